@@ -34,8 +34,13 @@ const (
 	StatusFailed       SessionStatus = "Failed"
 )
 
-// Active reports whether a session in this state is listed under
-// DescribeSessions State=Active (and can be resumed).
+// Ended reports whether a session in this state is over for good
+// (Terminated or Failed): it is listed under DescribeSessions State=History
+// and can never be resumed.
+func (s SessionStatus) Ended() bool { return s == StatusTerminated || s == StatusFailed }
+
+// Active reports whether a session in this state can be resumed
+// (Connecting, Connected or Disconnected).
 func (s SessionStatus) Active() bool {
 	switch s {
 	case StatusConnecting, StatusConnected, StatusDisconnected:
@@ -79,8 +84,8 @@ type Session struct {
 
 // SessionQuery selects sessions for ListSessions. Zero fields do not filter.
 type SessionQuery struct {
-	// History selects terminated and failed sessions; otherwise only
-	// active ones (SessionStatus.Active).
+	// History selects ended sessions (SessionStatus.Ended); otherwise only
+	// sessions that have not ended.
 	History       bool
 	InvokedAfter  time.Time // StartDate >= InvokedAfter
 	InvokedBefore time.Time // StartDate < InvokedBefore

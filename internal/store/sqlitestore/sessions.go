@@ -1,0 +1,218 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tether-ssm/tether/internal/store"
+)
+
+const sessionColumns = `id, target, status, start_ms, end_ms, document_name, owner, reason,
+	parameters, max_duration, client_generation, last_activity_ms, details`
+
+// CreateSession implements store.Store.
+func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := exists(ctx, tx, `SELECT 1 FROM sessions WHERE id = ?`, sess.ID); err != nil {
+			return fmt.Errorf("create session %s: %w", sess.ID, err)
+		}
+		return insertSession(ctx, tx, sess)
+	})
+}
+
+func insertSession(ctx context.Context, tx *sql.Tx, sess store.Session) error {
+	params, err := json.Marshal(nonNilParams(sess.Parameters))
+	if err != nil {
+		return fmt.Errorf("encode parameters: %w", err)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`, ended)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		sess.ID, sess.Target, string(sess.Status), ms(sess.StartDate), ms(sess.EndDate),
+		sess.DocumentName, sess.Owner, sess.Reason, string(params), sess.MaxSessionDuration,
+		sess.ClientGeneration, ms(sess.LastActivity), sess.Details, boolInt(sess.Status.Ended()))
+	if err != nil {
+		return fmt.Errorf("insert session %s: %w", sess.ID, err)
+	}
+	return nil
+}
+
+func updateSession(ctx context.Context, tx *sql.Tx, sess store.Session) error {
+	params, err := json.Marshal(nonNilParams(sess.Parameters))
+	if err != nil {
+		return fmt.Errorf("encode parameters: %w", err)
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE sessions SET target = ?, status = ?, ended = ?, start_ms = ?,
+		end_ms = ?, document_name = ?, owner = ?, reason = ?, parameters = ?, max_duration = ?,
+		client_generation = ?, last_activity_ms = ?, details = ? WHERE id = ?`,
+		sess.Target, string(sess.Status), boolInt(sess.Status.Ended()), ms(sess.StartDate),
+		ms(sess.EndDate), sess.DocumentName, sess.Owner, sess.Reason, string(params),
+		sess.MaxSessionDuration, sess.ClientGeneration, ms(sess.LastActivity), sess.Details, sess.ID)
+	if err != nil {
+		return fmt.Errorf("update session %s: %w", sess.ID, err)
+	}
+	return nil
+}
+
+// GetSession implements store.Store.
+func (s *Store) GetSession(ctx context.Context, id string) (store.Session, error) {
+	row := s.r.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id)
+	sess, err := scanSession(row)
+	if err != nil {
+		return store.Session{}, fmt.Errorf("get session %s: %w", id, err)
+	}
+	return sess, nil
+}
+
+// UpdateSession implements store.Store.
+func (s *Store) UpdateSession(ctx context.Context, id string, fn func(*store.Session) error) (store.Session, error) {
+	var out store.Session
+	var fnErr error
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		row := tx.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id)
+		sess, err := scanSession(row)
+		if err != nil {
+			return fmt.Errorf("update session %s: %w", id, err)
+		}
+		if err := fn(&sess); err != nil {
+			fnErr = err
+			return err
+		}
+		sess.ID = id
+		out = sess
+		return updateSession(ctx, tx, sess)
+	})
+	if fnErr != nil {
+		return store.Session{}, fnErr
+	}
+	if err != nil {
+		return store.Session{}, err
+	}
+	return out, nil
+}
+
+// ListSessions implements store.Store.
+func (s *Store) ListSessions(ctx context.Context, q store.SessionQuery) ([]store.Session, error) {
+	where := []string{"ended = ?"}
+	args := []any{boolInt(q.History)}
+	add := func(cond string, v any) {
+		where = append(where, cond)
+		args = append(args, v)
+	}
+	if !q.InvokedAfter.IsZero() {
+		add("start_ms >= ?", ms(q.InvokedAfter))
+	}
+	if !q.InvokedBefore.IsZero() {
+		add("start_ms < ?", ms(q.InvokedBefore))
+	}
+	if q.Target != "" {
+		add("target = ?", q.Target)
+	}
+	if q.Owner != "" {
+		add("owner = ?", q.Owner)
+	}
+	if q.Status != "" {
+		add("status = ?", string(q.Status))
+	}
+	if q.SessionID != "" {
+		add("id = ?", q.SessionID)
+	}
+	if c := q.After; c != nil {
+		where = append(where, "(start_ms < ? OR (start_ms = ? AND id < ?))")
+		args = append(args, ms(c.StartDate), ms(c.StartDate), c.ID)
+	}
+	query := `SELECT ` + sessionColumns + ` FROM sessions WHERE ` + strings.Join(where, " AND ") +
+		` ORDER BY start_ms DESC, id DESC` + limit(q.Limit)
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Session
+	for rows.Next() {
+		sess, err := scanSession(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list sessions: %w", err)
+		}
+		out = append(out, sess)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteSessionsEndedBefore implements store.Store.
+func (s *Store) DeleteSessionsEndedBefore(ctx context.Context, t time.Time) (int, error) {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM sessions WHERE ended = 1 AND end_ms < ?`, ms(t))
+	if err != nil {
+		return 0, fmt.Errorf("delete old sessions: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("delete old sessions: %w", err)
+	}
+	return int(n), nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanSession(r scanner) (store.Session, error) {
+	var (
+		sess                   store.Session
+		status, params         string
+		startMs, endMs, lastMs int64
+	)
+	err := r.Scan(&sess.ID, &sess.Target, &status, &startMs, &endMs, &sess.DocumentName,
+		&sess.Owner, &sess.Reason, &params, &sess.MaxSessionDuration, &sess.ClientGeneration,
+		&lastMs, &sess.Details)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Session{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Session{}, err
+	}
+	sess.Status = store.SessionStatus(status)
+	sess.StartDate, sess.EndDate, sess.LastActivity = fromMs(startMs), fromMs(endMs), fromMs(lastMs)
+	if err := json.Unmarshal([]byte(params), &sess.Parameters); err != nil {
+		return store.Session{}, fmt.Errorf("decode parameters: %w", err)
+	}
+	if len(sess.Parameters) == 0 {
+		sess.Parameters = nil
+	}
+	return sess, nil
+}
+
+func nonNilParams(p map[string][]string) map[string][]string {
+	if p == nil {
+		return map[string][]string{}
+	}
+	return p
+}
+
+// ms converts t to Unix milliseconds; the zero time is 0.
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// fromMs is the inverse of ms.
+func fromMs(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
