@@ -18,7 +18,7 @@ import (
 // server needs: the operations and the shapes of their inputs, with the
 // constraints that AWS validates (required, min/max, pattern, enum).
 type Model struct {
-	Metadata   ModelMetadata              `json:"metadata"`
+	Metadata   ModelMetadata             `json:"metadata"`
 	Operations map[string]ModelOperation `json:"operations"`
 	Shapes     map[string]*Shape         `json:"shapes"`
 }
