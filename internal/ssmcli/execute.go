@@ -1,0 +1,210 @@
+package ssmcli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func osToken() string {
+	var u syscall.Utsname
+	if err := syscall.Uname(&u); err != nil {
+		return "Linux"
+	}
+	var b strings.Builder
+	for _, c := range u.Release {
+		if c == 0 {
+			break
+		}
+		b.WriteByte(byte(c))
+	}
+	return "Linux/" + b.String()
+}
+
+// execute runs a parsed operation: parameters, skeletons, the request(s)
+// and the output, in the order awscli performs them.
+func (inv *invocation) execute(ctx context.Context) error {
+	set, err := loadSettings(ctx, inv.g, inv.cfg.getenv)
+	if err != nil {
+		return err
+	}
+	inv.set = set
+	if inv.g.hasQuery {
+		if inv.q, err = compileQuery(inv.g.query); err != nil {
+			return err
+		}
+		inv.ob.hashes = inv.q.hashes
+	}
+	if set.timestampFormat != "iso8601" && set.timestampFormat != "wire" {
+		return &configError{fmt.Sprintf(`Unknown cli_timestamp_format value: %s, valid values are "wire" or "iso8601"`, set.timestampFormat)}
+	}
+	paginate := inv.op.Pager != nil && !inv.g.noPaginate
+	if inv.op.Pager != nil {
+		for _, tok := range []string{"--" + xformName(inv.op.Pager.InputToken), "--" + xformName(inv.op.Pager.LimitKey)} {
+			if inv.opts.has(tok) {
+				paginate = false
+			}
+		}
+		if !paginate {
+			var used []string
+			for _, p := range []string{"--starting-token", "--page-size", "--max-items"} {
+				if v, ok := inv.opts.get(p); ok && v != "" && v != "0" {
+					used = append(used, p)
+				}
+			}
+			if len(used) > 0 {
+				return &validationError{"Cannot specify --no-paginate along with pagination arguments: " + strings.Join(used, ", ")}
+			}
+		}
+	}
+	params, err := buildParams(inv.op, inv.specs, inv.opts, inv.ob)
+	if err != nil {
+		return err
+	}
+	if err := applyCLIInput(inv.opts, params, inv.ob); err != nil {
+		return err
+	}
+	inv.params = params
+	skel, hasSkel := inv.opts.get("--generate-cli-skeleton")
+	if hasSkel && skel != "output" {
+		return inv.inputSkeleton(skel)
+	}
+	if inv.op.Pager != nil {
+		if _, ok := params[inv.op.Pager.InputToken]; ok {
+			paginate = false
+		}
+		if _, ok := params[inv.op.Pager.LimitKey]; ok {
+			paginate = false
+		}
+	}
+	if err := set.validateRetryMode(); err != nil {
+		return err
+	}
+	connectTimeout, readTimeout := 60*time.Second, 60*time.Second
+	if inv.g.hasReadTimeout {
+		n, err := pyInt(inv.g.readTimeout)
+		if err != nil {
+			return &generalError{err.Error()}
+		}
+		readTimeout = time.Duration(n) * time.Second
+	}
+	if inv.g.hasConnTimeout {
+		n, err := pyInt(inv.g.connectTimeout)
+		if err != nil {
+			return &generalError{err.Error()}
+		}
+		connectTimeout = time.Duration(n) * time.Second
+	}
+	if set.region == "" {
+		return &configError{`You must specify a region. You can also configure your region by running "aws configure".`}
+	}
+	endpoint := set.endpointURL
+	if inv.g.hasEndpoint {
+		endpoint = inv.g.endpointURL
+	}
+	if endpoint == "" {
+		endpoint = defaultEndpoint(set.region, isTrue(inv.cfg.getenv("AWS_USE_FIPS_ENDPOINT")), isTrue(inv.cfg.getenv("AWS_USE_DUALSTACK_ENDPOINT")))
+	}
+	u, err := requestURL(endpoint)
+	if err != nil {
+		return err
+	}
+	if err := validateParams(params, inv.op.Input, inv.ob); err != nil {
+		return err
+	}
+	if hasSkel {
+		return inv.outputSkeleton()
+	}
+	c := &client{url: u, region: set.region, sign: !inv.g.noSignRequest, maxAttempts: max(set.maxAttempts, 1),
+		userAgent: fmt.Sprintf("%s command/ssm.%s", inv.versionString(), inv.op.CLIName),
+		now:       inv.cfg.Now, sleep: inv.cfg.Sleep, rand: defaultRand, debug: inv.debugf}
+	if c.sign {
+		if c.creds, err = set.credentials(ctx); err != nil {
+			return err
+		}
+	}
+	httpc, err := newHTTPClient(inv.g, set, connectTimeout, readTimeout)
+	if err != nil {
+		httpc = nil
+		c.httpc = nil
+		return &generalError{netErrorText(err, u)}
+	}
+	c.httpc = httpc
+	if inv.g.noVerifySSL && strings.HasPrefix(u, "https://") {
+		fmt.Fprintf(inv.cfg.Stderr, "/usr/lib/python3/dist-packages/urllib3/connectionpool.py:1065: InsecureRequestWarning: Unverified HTTPS request is being made to host '%s'. Adding certificate verification is strongly advised. See: https://urllib3.readthedocs.io/en/1.26.x/advanced-usage.html#ssl-warnings\n  warnings.warn(\n", hostOf(u))
+	}
+	inv.debugf("Making request for OperationModel(name=%s) with params: %s", inv.op.Name, pyValueRepr(params, inv.ob))
+	if inv.op.CLIName == "start-session" {
+		return inv.startSession(ctx, c, endpoint)
+	}
+	if paginate {
+		return inv.paginated(ctx, c)
+	}
+	resp, err := inv.send(ctx, c, params)
+	if err != nil {
+		return err
+	}
+	return inv.output(single(resp))
+}
+
+func isTrue(s string) bool { return strings.EqualFold(s, "true") }
+
+func hostOf(u string) string {
+	h := strings.TrimPrefix(strings.TrimPrefix(u, "https://"), "http://")
+	if i := strings.IndexAny(h, "/"); i >= 0 {
+		h = h[:i]
+	}
+	if i := strings.LastIndex(h, ":"); i >= 0 && !strings.HasSuffix(h, "]") {
+		h = h[:i]
+	}
+	return strings.Trim(h, "[]")
+}
+
+// send serialises params, performs the call and parses the result.
+func (inv *invocation) send(ctx context.Context, c *client, params map[string]any) (map[string]any, error) {
+	_, m, err := inv.sendRaw(ctx, c, inv.op, params)
+	return m, err
+}
+
+func (inv *invocation) sendRaw(ctx context.Context, c *client, op *Operation, params map[string]any) (*rawResponse, map[string]any, error) {
+	wire := serializeParams(copyValue(params, inv.ob), op.Input)
+	body := []byte(jsonWriter{ob: inv.ob, ensureASCII: true}.encode(wire))
+	resp, err := c.call(ctx, inv.model.TargetPrefix+"."+op.Name, body)
+	if err != nil {
+		if ma, ok := err.(*maxAttemptsReached); ok && resp != nil {
+			code, msg := parseErrorBody(resp)
+			return nil, nil, &serviceError{code: code, message: msg, operation: op.Name, retries: ma.retries, maxAttemptsReached: true, status: resp.status}
+		}
+		return nil, nil, &generalError{netErrorText(err, c.url)}
+	}
+	if resp.status >= 300 {
+		code, msg := parseErrorBody(resp)
+		return nil, nil, &serviceError{code: code, message: msg, operation: op.Name, retries: resp.retries, status: resp.status}
+	}
+	inv.debugf("RequestId: %s", resp.header.Get("x-amzn-RequestId"))
+	ts := timestampFormatter{wire: inv.set.timestampFormat == "wire", loc: time.Local}
+	return resp, parseResponseBody(resp.body, op.Output, ts, inv.ob), nil
+}
+
+// copyValue deep-copies a value, keeping key order.
+func copyValue(v any, ob *orderBook) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		keys := ob.keys(x)
+		for _, k := range keys {
+			out[k] = copyValue(x[k], ob)
+		}
+		ob.set(out, keys)
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = copyValue(e, ob)
+		}
+		return out
+	}
+	return v
+}

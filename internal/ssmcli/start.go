@@ -1,0 +1,121 @@
+package ssmcli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+const pluginNotFound = "SessionManagerPlugin is not found. Please refer to SessionManager Documentation here: http://docs.aws.amazon.com/console/systems-manager/session-manager-plugin-not-found"
+
+// startSession implements AWS CLI v2's start-session: call StartSession,
+// then hand the response to session-manager-plugin. Without the plugin the
+// session is terminated again and exit status is 255.
+func (inv *invocation) startSession(ctx context.Context, c *client, endpoint string) error {
+	raw, parsed, err := inv.sendRaw(ctx, c, inv.op, inv.params)
+	if err != nil {
+		return err
+	}
+	path, lookErr := inv.cfg.LookPath("session-manager-plugin")
+	if lookErr != nil {
+		term := inv.model.Ops["terminate-session"]
+		sid, _ := parsed["SessionId"].(string)
+		tp := map[string]any{"SessionId": sid}
+		inv.ob.set(tp, []string{"SessionId"})
+		if _, _, err := inv.sendRaw(ctx, c, term, tp); err != nil {
+			return err
+		}
+		return &generalError{pluginNotFound}
+	}
+	argv := []string{
+		"session-manager-plugin",
+		inv.responseWithMetadata(raw, parsed),
+		inv.set.region,
+		"StartSession",
+		inv.set.profile,
+		jsonWriter{ob: inv.ob, ensureASCII: true}.encode(inv.params),
+		strings.TrimSuffix(endpoint, "/"),
+	}
+	inv.debugf("Running %s", pyValueRepr(toAnyList(argv), nil))
+	cmd := exec.Command(path, argv[1:]...)
+	cmd.Args[0] = argv[0]
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = inv.cfg.Stdin, inv.cfg.Stdout, inv.cfg.Stderr
+	cmd.Env = os.Environ()
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTSTP)
+	runErr := cmd.Run()
+	signal.Stop(sigs)
+	if runErr == nil {
+		return nil
+	}
+	var ee *exec.ExitError
+	if errors.As(runErr, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return &generalError{fmt.Sprintf("Command '%s' died with <Signals.%s: %d>.", pyValueRepr(toAnyList(argv), nil), signalName(ws.Signal()), int(ws.Signal()))}
+		}
+		return &generalError{fmt.Sprintf("Command '%s' returned non-zero exit status %d.", pyValueRepr(toAnyList(argv), nil), ee.ExitCode())}
+	}
+	return &generalError{runErr.Error()}
+}
+
+func signalName(s syscall.Signal) string {
+	names := map[syscall.Signal]string{syscall.SIGINT: "SIGINT", syscall.SIGKILL: "SIGKILL", syscall.SIGTERM: "SIGTERM",
+		syscall.SIGQUIT: "SIGQUIT", syscall.SIGHUP: "SIGHUP", syscall.SIGSEGV: "SIGSEGV", syscall.SIGABRT: "SIGABRT", syscall.SIGPIPE: "SIGPIPE"}
+	if n, ok := names[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("SIG%d", int(s))
+}
+
+// headerOrder is the order used for response headers, whose wire order
+// net/http does not keep.
+var headerOrder = []string{"server", "date", "x-amzn-requestid", "content-type", "content-length", "connection"}
+
+// responseWithMetadata is json.dumps of boto's response dict including
+// ResponseMetadata, as the plugin receives it.
+func (inv *invocation) responseWithMetadata(raw *rawResponse, parsed map[string]any) string {
+	out := copyValue(parsed, inv.ob).(map[string]any)
+	keys := inv.ob.keys(out)
+	headers := map[string]any{}
+	var hkeys []string
+	seen := map[string]bool{}
+	for _, k := range headerOrder {
+		if vs := raw.header.Values(k); len(vs) > 0 {
+			headers[k] = strings.Join(vs, ", ")
+			hkeys = append(hkeys, k)
+			seen[k] = true
+		}
+	}
+	var rest []string
+	for k := range raw.header {
+		if lk := strings.ToLower(k); !seen[lk] {
+			rest = append(rest, lk)
+		}
+	}
+	sort.Strings(rest)
+	for _, k := range rest {
+		headers[k] = strings.Join(raw.header.Values(k), ", ")
+		hkeys = append(hkeys, k)
+	}
+	inv.ob.set(headers, hkeys)
+	meta := map[string]any{}
+	var mkeys []string
+	if id := raw.header.Get("x-amzn-RequestId"); id != "" {
+		meta["RequestId"] = id
+		mkeys = append(mkeys, "RequestId")
+	}
+	meta["HTTPStatusCode"] = float64(raw.status)
+	meta["HTTPHeaders"] = headers
+	meta["RetryAttempts"] = float64(raw.retries)
+	mkeys = append(mkeys, "HTTPStatusCode", "HTTPHeaders", "RetryAttempts")
+	inv.ob.set(meta, mkeys)
+	out["ResponseMetadata"] = meta
+	inv.ob.set(out, append(keys, "ResponseMetadata"))
+	return jsonWriter{ob: inv.ob, ensureASCII: true}.encode(out)
+}
