@@ -48,6 +48,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"version": {"print the version", runVersion},
+		"ssm":     {"AWS-CLI-compatible Session Manager commands (tether ssm <operation>)", runSSM},
 	}
 }
 
