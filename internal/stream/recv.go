@@ -1,0 +1,235 @@
+package stream
+
+import (
+	"time"
+
+	"github.com/tether-ssm/tether/internal/wire"
+)
+
+// oooEntry is a message received ahead of a gap.
+type oooEntry struct {
+	p  Payload
+	id wire.UUID
+}
+
+// recvLoop is the receive goroutine of one attached transport (generation
+// gen). It exits when the transport fails or is replaced, or the endpoint
+// shuts down.
+func (e *Endpoint) recvLoop(t Transport, gen uint64) {
+	defer e.wg.Done()
+	for {
+		f, err := t.Recv(e.ctx)
+		if err != nil {
+			e.transportFailed(gen, err)
+			return
+		}
+		if !e.handleFrame(f, gen) {
+			return
+		}
+	}
+}
+
+// handleFrame processes one received frame; false means stop receiving.
+func (e *Endpoint) handleFrame(f []byte, gen uint64) bool {
+	m, err := wire.Decode(f)
+	if err != nil {
+		e.mu.Lock()
+		e.stats.BadFrames++
+		e.mu.Unlock()
+		return true
+	}
+	switch m.MessageType {
+	case e.recvType:
+		return e.handleData(&m, gen)
+	case wire.TypeAcknowledge:
+		e.handleAck(&m, gen)
+		return true
+	case e.sendType: // our own direction coming back: not for us
+		return true
+	case wire.TypePausePublication:
+		e.mu.Lock()
+		e.paused = true
+		e.mu.Unlock()
+	case wire.TypeStartPublication:
+		e.mu.Lock()
+		e.unpauseLocked()
+		e.mu.Unlock()
+	}
+	if cb := e.cfg.OnControl; cb != nil {
+		cb(&m)
+	}
+	return true
+}
+
+func (e *Endpoint) unpauseLocked() {
+	if e.paused {
+		e.paused = false
+		e.kickLocked()
+	}
+}
+
+// handleAck releases acknowledged messages. Acks match by sequence number
+// only (protocol.md §4.2); an ack for an unknown sequence number is ignored.
+func (e *Endpoint) handleAck(m *wire.Message, gen uint64) {
+	a, err := wire.ParseAcknowledge(m.Payload)
+	now := e.clock.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err != nil {
+		e.stats.BadFrames++
+		return
+	}
+	e.stats.AcksReceived++
+	e.unpauseLocked() // as the agent does: any acknowledge resumes publication
+	seq := a.AcknowledgedMessageSequenceNumber
+	if a.Cumulative {
+		for s := e.outHead; s <= seq && s < e.nextSeq; s++ {
+			e.ackSeqLocked(s, now, s == seq)
+		}
+	} else {
+		e.ackSeqLocked(seq, now, true)
+	}
+	e.lastAck = ackEvent{seq: seq, at: now, gen: gen}
+	e.popAckedLocked()
+}
+
+// ackSeqLocked marks seq acknowledged, feeding the RTT estimator if sample.
+func (e *Endpoint) ackSeqLocked(seq int64, now time.Time, sample bool) {
+	if seq < e.outHead || seq >= e.nextSeq {
+		return
+	}
+	en := e.out.at(int(seq - e.outHead))
+	if en.acked {
+		return
+	}
+	if sample && !en.lastSent.IsZero() {
+		e.rtt.sample(now.Sub(en.lastSent))
+	}
+	en.acked, en.frame = true, nil
+	e.outBytes -= en.plen
+	e.outCount--
+	notify(&e.writeWait)
+	if e.outCount == 0 {
+		notify(&e.drainWait)
+	}
+}
+
+// popAckedLocked frees the acknowledged entries at the head of the window.
+func (e *Endpoint) popAckedLocked() {
+	for e.outHead < e.nextSeq && e.out.at(0).acked {
+		e.out.pop()
+		e.outHead++
+	}
+	if e.nextSend < e.outHead {
+		e.nextSend = e.outHead
+	}
+}
+
+// handleData applies the receive rules of protocol.md §4.3 (with duplicates
+// re-acked, as the agent does). In-order data that does not fit the inbox
+// makes this goroutine wait for Read; false means stop receiving.
+func (e *Endpoint) handleData(m *wire.Message, gen uint64) bool {
+	n := len(m.Payload)
+	s := m.SequenceNumber
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.unpauseLocked()
+	for {
+		if e.closed || gen != e.gen {
+			return false
+		}
+		switch {
+		case s < e.expected:
+			e.stats.Duplicates++
+			e.queueAckLocked(s, m.MessageID, true)
+			return true
+		case s == e.expected:
+			if !e.inboxRoomLocked(n) {
+				ch := waitChan(&e.roomWait)
+				e.mu.Unlock()
+				select {
+				case <-ch:
+				case <-e.done:
+				}
+				e.mu.Lock()
+				continue
+			}
+			e.deliverLocked(Payload{Type: m.PayloadType, Data: m.Payload, Seq: s})
+			id := e.drainOOOLocked(m.MessageID)
+			if e.cfg.CumulativeAck {
+				e.queueAckLocked(e.expected-1, id, true)
+			} else {
+				e.queueAckLocked(s, m.MessageID, false)
+			}
+			notify(&e.readWait)
+			return true
+		default:
+			if _, dup := e.ooo[s]; dup {
+				e.stats.Duplicates++
+				e.queueAckLocked(s, m.MessageID, false)
+				return true
+			}
+			if len(e.ooo) >= e.cfg.RecvBufferMessages || e.oooBytes+n > e.cfg.RecvBufferBytes {
+				e.stats.Dropped++ // not acked: the peer resends it
+				return true
+			}
+			e.ooo[s] = oooEntry{Payload{Type: m.PayloadType, Data: m.Payload, Seq: s}, m.MessageID}
+			e.oooBytes += n
+			e.stats.OutOfOrder++
+			e.queueAckLocked(s, m.MessageID, false)
+			return true
+		}
+	}
+}
+
+// inboxRoomLocked reports whether n more bytes fit the inbox. An empty inbox
+// takes any message.
+func (e *Endpoint) inboxRoomLocked(n int) bool {
+	q := len(e.inbox) - e.inboxHead
+	return q == 0 || (q < e.cfg.RecvBufferMessages && e.inboxBytes+n <= e.cfg.RecvBufferBytes)
+}
+
+func (e *Endpoint) deliverLocked(p Payload) {
+	if e.inboxHead > 64 && e.inboxHead > len(e.inbox)/2 {
+		k := copy(e.inbox, e.inbox[e.inboxHead:])
+		clear(e.inbox[k:])
+		e.inbox, e.inboxHead = e.inbox[:k], 0
+	}
+	e.inbox = append(e.inbox, p)
+	e.inboxBytes += len(p.Data)
+	e.expected++
+	e.stats.Delivered++
+}
+
+// drainOOOLocked delivers buffered messages that are now in order (they were
+// acked when buffered, so they are not acked again) and returns the id of
+// the last message delivered.
+func (e *Endpoint) drainOOOLocked(id wire.UUID) wire.UUID {
+	for {
+		o, ok := e.ooo[e.expected]
+		if !ok {
+			return id
+		}
+		delete(e.ooo, e.expected)
+		e.oooBytes -= len(o.p.Data)
+		e.deliverLocked(o.p)
+		id = o.id
+	}
+}
+
+// queueAckLocked queues an ack of seq for the sender. A cumulative ack
+// replaces any pending one; individual acks beyond Config.AckQueue are
+// dropped (the peer resends and is acked again).
+func (e *Endpoint) queueAckLocked(seq int64, id wire.UUID, cumulativeOK bool) {
+	switch {
+	case e.cfg.CumulativeAck && cumulativeOK && seq <= e.expected-1:
+		e.cum = ackItem{seq: e.expected - 1, id: id, cumulative: true}
+		e.cumSet = true
+	case len(e.acks) < e.cfg.AckQueue:
+		e.acks = append(e.acks, ackItem{seq: seq, id: id})
+	default:
+		e.stats.AcksDropped++
+		return
+	}
+	e.kickLocked()
+}

@@ -1,0 +1,191 @@
+package stream
+
+import (
+	mrand "math/rand/v2"
+	"time"
+
+	"github.com/tether-ssm/tether/internal/wire"
+)
+
+// maxBatch bounds the data frames taken per lock acquisition, so that acks
+// are interleaved with a long run of data.
+const maxBatch = 64
+
+// batch is the sender goroutine's work taken from the endpoint in one go.
+type batch struct {
+	tr      Transport
+	gen     uint64
+	acks    []ackItem
+	control []*wire.Message
+	frames  [][]byte
+}
+
+func (b *batch) empty() bool { return len(b.acks)+len(b.control)+len(b.frames) == 0 }
+
+// sendLoop is the endpoint's one sender goroutine: it sends acks, control
+// messages, retransmissions and new data on the current transport. It owns
+// rng and its scratch buffers; it stops when the endpoint shuts down.
+func (e *Endpoint) sendLoop(rng *mrand.ChaCha8) {
+	defer e.wg.Done()
+	s := sender{e: e, rng: rng}
+	timer := e.clock.NewTimer(e.cfg.ResendInterval)
+	defer timer.Stop()
+	armed, resendDue := true, false
+	for {
+		select {
+		case <-e.done:
+			return
+		case <-e.kick:
+		case <-timer.C():
+			armed, resendDue = false, true
+		}
+		for {
+			e.mu.Lock()
+			e.takeWorkLocked(&s.b, resendDue)
+			resendDue = false
+			needTimer := e.outCount > 0 && !e.closed
+			e.mu.Unlock()
+			if needTimer && !armed {
+				timer.Reset(e.cfg.ResendInterval)
+				armed = true
+			}
+			if s.b.empty() {
+				break
+			}
+			s.send()
+		}
+	}
+}
+
+// takeWorkLocked moves pending acks and control messages into b, and the data
+// frames due now: timer resends first (oldest first), then frames not yet
+// sent on this transport, in order. Nothing is taken without a working
+// transport; while paused, no data is taken.
+func (e *Endpoint) takeWorkLocked(b *batch, resendDue bool) {
+	b.acks, b.control, b.frames = b.acks[:0], b.control[:0], b.frames[:0]
+	if e.closed || e.tr == nil || e.trDown {
+		return
+	}
+	b.tr, b.gen = e.tr, e.gen
+	b.acks = append(b.acks, e.acks...)
+	e.acks = e.acks[:0]
+	if e.cumSet {
+		b.acks = append(b.acks, e.cum)
+		e.cumSet = false
+	}
+	b.control = append(b.control, e.control...)
+	clear(e.control)
+	e.control = e.control[:0]
+	if e.paused {
+		return
+	}
+	now := e.clock.Now()
+	if resendDue {
+		e.collectResendsLocked(b, now)
+	}
+	for e.nextSend < e.nextSeq && len(b.frames) < maxBatch {
+		en := e.out.at(int(e.nextSend - e.outHead))
+		e.nextSend++
+		if en.acked {
+			continue
+		}
+		if en.lastSent.IsZero() {
+			e.stats.Sent++
+		} else {
+			e.stats.Resent++
+		}
+		en.lastSent = now
+		b.frames = append(b.frames, en.frame)
+	}
+}
+
+// collectResendsLocked takes every message sent on this transport whose RTO
+// has expired. Unlike the plugin and agent, which resend only the oldest, it
+// resends them all, so that losses in a window recover in one RTO.
+func (e *Endpoint) collectResendsLocked(b *batch, now time.Time) {
+	rto := e.rtt.rto
+	presumed := false
+	for seq := e.outHead; seq < e.nextSend; seq++ {
+		en := e.out.at(int(seq - e.outHead))
+		if en.acked || now.Sub(en.lastSent) < rto {
+			continue
+		}
+		if e.presumeDeliveredLocked(seq, en) {
+			e.ackSeqLocked(seq, now, false)
+			e.stats.Presumed++
+			presumed = true
+			e.log.Warn("message presumed delivered: peer never acknowledged it but acknowledges later ones", "seq", seq, "resends", en.resends)
+			continue
+		}
+		en.lastSent = now
+		en.resends++
+		e.stats.Resent++
+		b.frames = append(b.frames, en.frame)
+	}
+	if presumed {
+		e.popAckedLocked()
+	}
+}
+
+// presumeDeliveredLocked applies Config.PresumeDeliveredAfter to entry seq.
+func (e *Endpoint) presumeDeliveredLocked(seq int64, en *entry) bool {
+	p := e.cfg.PresumeDeliveredAfter
+	return p > 0 && en.resends >= p && e.lastAck.gen == e.gen &&
+		e.lastAck.seq > seq && e.lastAck.at.After(en.lastSent)
+}
+
+// sender is the state owned by the sender goroutine.
+type sender struct {
+	e      *Endpoint
+	rng    *mrand.ChaCha8
+	b      batch
+	ackBuf []byte // scratch for an ack payload
+	frame  []byte // scratch for an ack frame (Transport.Send does not retain it)
+	nAcks  int64
+}
+
+// send writes the batch to its transport, outside the endpoint lock.
+func (s *sender) send() {
+	e := s.e
+	var err error
+	for _, a := range s.b.acks {
+		if err = s.b.tr.Send(e.ctx, s.encodeAck(a)); err != nil {
+			break
+		}
+		s.nAcks++
+	}
+	for i := 0; err == nil && i < len(s.b.control); i++ {
+		var f []byte
+		if f, err = wire.Encode(s.b.control[i]); err == nil {
+			err = s.b.tr.Send(e.ctx, f)
+		}
+	}
+	for i := 0; err == nil && i < len(s.b.frames); i++ {
+		err = s.b.tr.Send(e.ctx, s.b.frames[i])
+	}
+	clear(s.b.frames) // drop references to frames that may be acked soon
+	clear(s.b.control)
+	e.mu.Lock()
+	e.stats.AcksSent += s.nAcks
+	s.nAcks = 0
+	e.mu.Unlock()
+	if err != nil {
+		e.transportFailed(s.b.gen, err)
+	}
+}
+
+func (s *sender) encodeAck(a ackItem) []byte {
+	e := s.e
+	s.ackBuf = wire.AppendAck(s.ackBuf[:0], e.recvType, a.id, a.seq, a.cumulative)
+	m := wire.Message{
+		MessageType:   wire.TypeAcknowledge,
+		SchemaVersion: wire.SchemaVersion,
+		CreatedDate:   wire.Millis(e.clock.Now()),
+		Flags:         wire.FlagsAck,
+		MessageID:     randomUUID(s.rng),
+		PayloadType:   wire.PayloadNone,
+		Payload:       s.ackBuf,
+	}
+	s.frame, _ = wire.AppendEncode(s.frame[:0], &m) // cannot fail: constant type, non-zero date
+	return s.frame
+}
