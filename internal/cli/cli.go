@@ -48,6 +48,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"version": {"print the version", runVersion},
+		"server":  {"run the API server (AWS JSON 1.1 + SigV4, embedded SQLite)", runServer},
 		"ssm":     {"AWS-CLI-compatible Session Manager commands (tether ssm <operation>)", runSSM},
 	}
 }

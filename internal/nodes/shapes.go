@@ -50,8 +50,8 @@ type DescribeActivationsOutput struct {
 // Activation is Activation, members in model order.
 type Activation struct {
 	ActivationID        string        `json:"ActivationId"`
-	Description         string        `json:"Description"`
-	DefaultInstanceName string        `json:"DefaultInstanceName"`
+	Description         string        `json:"Description,omitempty"`
+	DefaultInstanceName string        `json:"DefaultInstanceName,omitempty"`
 	IamRole             string        `json:"IamRole"`
 	RegistrationLimit   int           `json:"RegistrationLimit"`
 	RegistrationsCount  int           `json:"RegistrationsCount"`

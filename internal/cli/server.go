@@ -1,0 +1,201 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tether-ssm/tether/internal/api"
+	"github.com/tether-ssm/tether/internal/auth"
+	"github.com/tether-ssm/tether/internal/nodes"
+	"github.com/tether-ssm/tether/internal/sessions"
+	"github.com/tether-ssm/tether/internal/store/sqlitestore"
+	"github.com/tether-ssm/tether/internal/token"
+)
+
+// serverOptions are the flags of `tether server`.
+type serverOptions struct {
+	Listen    string
+	DataDir   string
+	Config    string
+	PublicURL string
+	LogLevel  string
+}
+
+// serverFile is the --config YAML file: the principals (auth.Config) plus
+// server settings.
+type serverFile struct {
+	auth.Config `yaml:",inline"`
+	// Region restricts SigV4 credential scopes to one region ("" = any).
+	Region string `yaml:"region"`
+	// HistoryRetention keeps ended sessions listed this long (Go duration,
+	// default 720h = 30 days).
+	HistoryRetention string `yaml:"history_retention"`
+}
+
+func runServer(ctx context.Context, args []string, stdio IO) int {
+	var o serverOptions
+	fset := flag.NewFlagSet("tether server", flag.ContinueOnError)
+	fset.SetOutput(stdio.Err)
+	fset.StringVar(&o.Listen, "listen", "127.0.0.1:8080", "address to serve the API on")
+	fset.StringVar(&o.DataDir, "data-dir", "tether-data", "directory holding the database (tether.db) and the token key")
+	fset.StringVar(&o.Config, "config", "", "YAML file with principals and settings (default <data-dir>/config.yaml if it exists)")
+	fset.StringVar(&o.PublicURL, "public-url", "", "externally reachable base URL written into StreamUrl (default http://<listen address>)")
+	fset.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
+	if err := fset.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fset.NArg() > 0 {
+		fmt.Fprintf(stdio.Err, "tether server: unexpected arguments %v\n", fset.Args())
+		return 2
+	}
+	if err := serve(ctx, o, stdio.Err); err != nil {
+		fmt.Fprintf(stdio.Err, "tether server: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func loadServerFile(path string, explicit bool) (serverFile, error) {
+	var f serverFile
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if !explicit && errors.Is(err, fs.ErrNotExist) {
+			return f, nil
+		}
+		return f, fmt.Errorf("read config: %w", err)
+	}
+	if err := yaml.Unmarshal(b, &f); err != nil {
+		return f, fmt.Errorf("parse config %s: %w", path, err)
+	}
+	if err := f.Config.Validate(); err != nil {
+		return f, fmt.Errorf("config %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// serve runs the server until ctx is done.
+func serve(ctx context.Context, o serverOptions, logw io.Writer) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	cfgPath, explicit := o.Config, o.Config != ""
+	if !explicit {
+		cfgPath = filepath.Join(o.DataDir, "config.yaml")
+	}
+	file, err := loadServerFile(cfgPath, explicit)
+	if err != nil {
+		return err
+	}
+	principals, err := auth.NewDirectory(file.Config)
+	if err != nil {
+		return err
+	}
+	if principals.Len() == 0 {
+		log.Warn("no principals configured: every request will be rejected", "config", cfgPath)
+	}
+	retention := time.Duration(0)
+	if file.HistoryRetention != "" {
+		if retention, err = time.ParseDuration(file.HistoryRetention); err != nil || retention <= 0 {
+			return fmt.Errorf("config history_retention %q: want a positive Go duration such as 720h", file.HistoryRetention)
+		}
+	}
+	key, err := token.LoadOrCreateKey(filepath.Join(o.DataDir, token.KeyFileName))
+	if err != nil {
+		return err
+	}
+	tokens, err := token.New(key, token.Config{})
+	if err != nil {
+		return err
+	}
+	st, err := sqlitestore.Open(filepath.Join(o.DataDir, "tether.db"), sqlitestore.DefaultConfig())
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return err
+	}
+	publicURL := o.PublicURL
+	if publicURL == "" {
+		publicURL = "http://" + ln.Addr().String()
+	}
+	presence := sessions.Offline{} // TODO(gateway): the gateway's presence
+	scfg := sessions.DefaultConfig()
+	scfg.PublicURL, scfg.Region, scfg.HistoryRetention = publicURL, file.Region, retention
+	ss, err := sessions.New(scfg, st, tokens, presence, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	ns := nodes.New(nodes.DefaultConfig(), st, tokens, presence, log)
+	acfg := api.DefaultConfig()
+	acfg.Region = file.Region
+	handler, err := api.New(acfg, api.Services{Sessions: ss, Nodes: ns, Principals: principals}, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", handler)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	swept := make(chan struct{})
+	go func() { defer close(swept); sweepLoop(sweepCtx, ss, log) }()
+	defer func() { stopSweep(); <-swept }() // before the store closes
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("tether server listening", "addr", "http://"+ln.Addr().String(), "public_url", publicURL,
+		"data_dir", o.DataDir, "principals", principals.Len())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	log.Info("tether server stopped")
+	return nil
+}
+
+// sweepLoop removes expired session history at start and then hourly.
+func sweepLoop(ctx context.Context, ss *sessions.Service, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if _, err := ss.Sweep(ctx); err != nil && ctx.Err() == nil {
+			log.Error("sweep session history", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
