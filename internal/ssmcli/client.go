@@ -157,7 +157,6 @@ func (c *client) once(ctx context.Context, target string, body []byte) (*rawResp
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Accept-Encoding", "identity")
 	req.Header.Set("X-Amz-Target", target)
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
 	req.Header.Set("User-Agent", c.userAgent)
@@ -170,6 +169,7 @@ func (c *client) once(ctx context.Context, target string, body []byte) (*rawResp
 		}
 	}
 	req.ContentLength = int64(len(body))
+	req.Header.Set("Accept-Encoding", "identity")
 	c.debug("Sending http request: POST %s %s", c.url, target)
 	resp, err := c.httpc.Do(req)
 	if err != nil {
