@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"strings"
@@ -32,7 +33,8 @@ type client struct {
 	url         string // full request URL
 	region      string
 	sign        bool
-	creds       aws.Credentials
+	creds       *aws.Credentials
+	credsFn     func() (aws.Credentials, error)
 	maxAttempts int
 	userAgent   string
 	now         func() time.Time
@@ -43,11 +45,11 @@ type client struct {
 
 // rawResponse is one HTTP response.
 type rawResponse struct {
-	status     int
-	header     http.Header
-	headerKeys []string // header names in wire order (lower-cased)
-	body       []byte
-	retries    int
+	status      int
+	header      http.Header
+	headerPairs [][2]string // lower-cased names and raw values in wire order
+	body        []byte
+	retries     int
 }
 
 // requestURL joins the endpoint and the operation path "/" like botocore.
@@ -87,7 +89,6 @@ func defaultEndpoint(region string, fips, dualstack bool) string {
 func newHTTPClient(g *globals, s *settings, connectTimeout, readTimeout time.Duration) (*http.Client, error) {
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: connectTimeout}).DialContext,
 		ResponseHeaderTimeout: readTimeout,
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
 		DisableCompression:    true,
@@ -103,6 +104,7 @@ func newHTTPClient(g *globals, s *settings, connectTimeout, readTimeout time.Dur
 		pool.AppendCertsFromPEM(pem)
 		tr.TLSClientConfig.RootCAs = pool
 	}
+	tr.DialContext, tr.DialTLSContext = recordingDialers(&net.Dialer{Timeout: connectTimeout}, tr.TLSClientConfig)
 	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, nil
 }
 
@@ -161,19 +163,32 @@ func (c *client) once(ctx context.Context, target string, body []byte) (*rawResp
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
 	req.Header.Set("User-Agent", c.userAgent)
 	if c.sign {
+		if c.creds == nil {
+			cr, err := c.credsFn()
+			if err != nil {
+				return nil, err
+			}
+			c.creds = &cr
+		}
 		sum := sha256.Sum256(body)
 		req.ContentLength = 0 // sign content-type;host;x-amz-date;x-amz-target like botocore
 		if err := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }).
-			SignHTTP(ctx, c.creds, req, hex.EncodeToString(sum[:]), "ssm", c.region, c.now().UTC()); err != nil {
+			SignHTTP(ctx, *c.creds, req, hex.EncodeToString(sum[:]), "ssm", c.region, c.now().UTC()); err != nil {
 			return nil, fmt.Errorf("sign request: %w", err)
 		}
 	}
 	req.ContentLength = int64(len(body))
 	req.Header.Set("Accept-Encoding", "identity")
 	c.debug("Sending http request: POST %s %s", c.url, target)
+	var conn net.Conn
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { conn = i.Conn }}))
 	resp, err := c.httpc.Do(req)
 	if err != nil {
 		return nil, err
+	}
+	var pairs [][2]string
+	if rc, ok := conn.(*recConn); ok {
+		pairs = rc.headerPairs()
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
@@ -182,7 +197,7 @@ func (c *client) once(ctx context.Context, target string, body []byte) (*rawResp
 	}
 	c.debug("Response headers: %v", resp.Header)
 	c.debug("Response body:\n%s", data)
-	return &rawResponse{status: resp.StatusCode, header: resp.Header, body: data}, nil
+	return &rawResponse{status: resp.StatusCode, header: resp.Header, headerPairs: pairs, body: data}, nil
 }
 
 var throttlingCodes = map[string]bool{
@@ -212,7 +227,8 @@ func isRetryableNetErr(err error) bool {
 		return false
 	}
 	var cb *caBundleError
-	return !errors.As(err, &cb)
+	var ce *configError
+	return !errors.As(err, &cb) && !errors.As(err, &ce)
 }
 
 // parseErrorBody extracts code and message like botocore's JSON error

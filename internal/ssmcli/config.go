@@ -26,6 +26,7 @@ type settings struct {
 	retryMode       string
 	endpointURL     string
 	awsCfg          aws.Config
+	loadErr         error // SDK configuration error, reported when credentials are needed
 }
 
 // iniFile holds the sections of a shared config file.
@@ -175,6 +176,10 @@ func loadSettings(ctx context.Context, g *globals, getenv func(string) string) (
 		if errors.As(err, &pe) {
 			return nil, &generalError{fmt.Sprintf("The config profile (%s) could not be found", name)}
 		}
+		if s.validateRetryMode() != nil {
+			s.loadErr = err // the retry-mode error is reported first, at client creation
+			return s, nil
+		}
 		return nil, &generalError{err.Error()}
 	}
 	s.awsCfg = cfg
@@ -192,6 +197,9 @@ func (s *settings) validateRetryMode() error {
 
 // credentials retrieves credentials through the SDK's default chain.
 func (s *settings) credentials(ctx context.Context) (aws.Credentials, error) {
+	if s.loadErr != nil {
+		return aws.Credentials{}, &generalError{s.loadErr.Error()}
+	}
 	if s.awsCfg.Credentials == nil {
 		return aws.Credentials{}, noCredentials()
 	}

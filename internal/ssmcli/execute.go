@@ -2,10 +2,13 @@ package ssmcli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
 func osToken() string {
@@ -111,20 +114,16 @@ func (inv *invocation) execute(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := validateParams(params, inv.op.Input, inv.ob); err != nil {
-		return err
-	}
 	if hasSkel {
+		if err := validateParams(params, inv.op.Input, inv.ob); err != nil {
+			return err
+		}
 		return inv.outputSkeleton()
 	}
 	c := &client{url: u, region: set.region, sign: !inv.g.noSignRequest, maxAttempts: max(set.maxAttempts, 1),
 		userAgent: fmt.Sprintf("%s command/ssm.%s", inv.versionString(), inv.op.CLIName),
 		now:       inv.cfg.Now, sleep: inv.cfg.Sleep, rand: defaultRand, debug: inv.debugf}
-	if c.sign {
-		if c.creds, err = set.credentials(ctx); err != nil {
-			return err
-		}
-	}
+	c.credsFn = func() (aws.Credentials, error) { return set.credentials(ctx) }
 	httpc, err := newHTTPClient(inv.g, set, connectTimeout, readTimeout)
 	if err != nil {
 		httpc = nil
@@ -169,6 +168,9 @@ func (inv *invocation) send(ctx context.Context, c *client, params map[string]an
 }
 
 func (inv *invocation) sendRaw(ctx context.Context, c *client, op *Operation, params map[string]any) (*rawResponse, map[string]any, error) {
+	if err := validateParams(params, op.Input, inv.ob); err != nil {
+		return nil, nil, err
+	}
 	wire := serializeParams(copyValue(params, inv.ob), op.Input)
 	body := []byte(jsonWriter{ob: inv.ob, ensureASCII: true}.encode(wire))
 	resp, err := c.call(ctx, inv.model.TargetPrefix+"."+op.Name, body)
@@ -176,6 +178,10 @@ func (inv *invocation) sendRaw(ctx context.Context, c *client, op *Operation, pa
 		if ma, ok := err.(*maxAttemptsReached); ok && resp != nil {
 			code, msg := parseErrorBody(resp)
 			return nil, nil, &serviceError{code: code, message: msg, operation: op.Name, retries: ma.retries, maxAttemptsReached: true, status: resp.status}
+		}
+		var ce *configError
+		if errors.As(err, &ce) {
+			return nil, nil, err
 		}
 		return nil, nil, &generalError{netErrorText(err, c.url)}
 	}

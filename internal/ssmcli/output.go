@@ -42,6 +42,9 @@ func (inv *invocation) output(r *result) error {
 		case "table":
 			color := inv.g.color == "on" || (inv.g.color == "auto" && tty)
 			formatTable(&b, inv.op.Name, data, width, color)
+			if color && tty && b.Len() > 0 {
+				b.WriteString(ansiReset) // colorama's reset_all at exit, on a terminal
+			}
 		case "yaml":
 			if !isEmptyMap(data) {
 				formatYAML(&b, data, inv.ob)

@@ -73,10 +73,6 @@ func signalName(s syscall.Signal) string {
 	return fmt.Sprintf("SIG%d", int(s))
 }
 
-// headerOrder is the order used for response headers, whose wire order
-// net/http does not keep.
-var headerOrder = []string{"server", "date", "x-amzn-requestid", "content-type", "content-length", "connection"}
-
 // responseWithMetadata is json.dumps of boto's response dict including
 // ResponseMetadata, as the plugin receives it.
 func (inv *invocation) responseWithMetadata(raw *rawResponse, parsed map[string]any) string {
@@ -84,24 +80,20 @@ func (inv *invocation) responseWithMetadata(raw *rawResponse, parsed map[string]
 	keys := inv.ob.keys(out)
 	headers := map[string]any{}
 	var hkeys []string
-	seen := map[string]bool{}
-	for _, k := range headerOrder {
-		if vs := raw.header.Values(k); len(vs) > 0 {
-			headers[k] = strings.Join(vs, ", ")
-			hkeys = append(hkeys, k)
-			seen[k] = true
+	pairs := raw.headerPairs
+	if pairs == nil {
+		for k := range raw.header {
+			pairs = append(pairs, [2]string{strings.ToLower(k), strings.Join(raw.header.Values(k), ", ")})
 		}
+		sort.Slice(pairs, func(i, j int) bool { return pairs[i][0] < pairs[j][0] })
 	}
-	var rest []string
-	for k := range raw.header {
-		if lk := strings.ToLower(k); !seen[lk] {
-			rest = append(rest, lk)
+	for _, p := range pairs {
+		if prev, ok := headers[p[0]]; ok {
+			headers[p[0]] = prev.(string) + ", " + p[1]
+			continue
 		}
-	}
-	sort.Strings(rest)
-	for _, k := range rest {
-		headers[k] = strings.Join(raw.header.Values(k), ", ")
-		hkeys = append(hkeys, k)
+		headers[p[0]] = p[1]
+		hkeys = append(hkeys, p[0])
 	}
 	inv.ob.set(headers, hkeys)
 	meta := map[string]any{}
