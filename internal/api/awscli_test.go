@@ -103,7 +103,7 @@ func TestAWSCLI(t *testing.T) {
 			}
 		}},
 		{name: "resume-session temporary credentials", args: []string{"resume-session", "--session-id", johns[0]},
-			env: map[string]string{"AWS_ACCESS_KEY_ID": tempKey, "AWS_SECRET_ACCESS_KEY": secret, "AWS_SESSION_TOKEN": tempToken},
+			env:     map[string]string{"AWS_ACCESS_KEY_ID": tempKey, "AWS_SECRET_ACCESS_KEY": secret, "AWS_SESSION_TOKEN": tempToken},
 			errCode: "AccessDeniedException", op: "ResumeSession", errMsg: "User: arn:aws:iam::123456789012:user/temp is not authorized to perform: ssm:ResumeSession on resource: arn:aws:ssm:"},
 		{name: "resume-session by admin", args: []string{"resume-session", "--session-id", johns[0]}, env: creds(adminKey, secret),
 			ok: func(t *testing.T, out map[string]any) {
