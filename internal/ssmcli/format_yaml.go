@@ -371,11 +371,7 @@ func yamlScalarText(v any) (string, bool) {
 		case math.IsNaN(x):
 			return ".nan", true
 		}
-		r := strings.ToLower(pyFloatRepr(x))
-		if !strings.Contains(r, ".") && strings.Contains(r, "e") {
-			r = strings.Replace(r, "e", ".0e", 1)
-		}
-		return r, true
+		return strings.ToLower(pyFloatRepr(x)), true
 	case pyDatetime:
 		return x.str, true
 	}

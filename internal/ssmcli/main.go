@@ -78,6 +78,7 @@ type globals struct {
 	endpointURL, output, query, profile, region, color        string
 	caBundle, readTimeout, connectTimeout                     string
 	hasQuery, hasEndpoint, hasReadTimeout, hasConnTimeout     bool
+	autoPrompt                                                string // "true", "false" or "" (unset)
 }
 
 func globalsFrom(p *parsedOpts) *globals {
@@ -97,6 +98,7 @@ func globalsFrom(p *parsedOpts) *globals {
 		g.color = v
 	}
 	g.caBundle = str("--ca-bundle")
+	g.autoPrompt, _ = p.get("--cli-auto-prompt")
 	g.readTimeout, g.hasReadTimeout = p.get("--cli-read-timeout")
 	g.connectTimeout, g.hasConnTimeout = p.get("--cli-connect-timeout")
 	return g
@@ -238,6 +240,11 @@ func (inv *invocation) parseOperation(rest []string) error {
 	extra, err := newOptTable(inv.specs).parse(rest, inv.opts, nil)
 	if err != nil {
 		return err
+	}
+	if inv.autoPrompt() {
+		if err := inv.promptRequired(); err != nil {
+			return err
+		}
 	}
 	if !requiredOverridden(rest) {
 		var missing []string
