@@ -362,12 +362,43 @@ func (e *Endpoint) SendControl(m wire.Message) error {
 	return nil
 }
 
-// Close stops new writes, waits until everything written has been
+// Flush waits until everything written so far has been acknowledged by the
+// peer, ctx is done, or the endpoint closes. The endpoint keeps running: use
+// it before Close when both sides must finish (each side's Close stops it
+// from acknowledging the other's data). It returns an error naming the
+// unacknowledged messages if ctx ended the wait.
+func (e *Endpoint) Flush(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.flushLocked(ctx)
+}
+
+func (e *Endpoint) flushLocked(ctx context.Context) error {
+	for e.outCount > 0 || e.outBytes > 0 {
+		if e.closed {
+			return ErrClosed
+		}
+		ch := waitChan(&e.drainWait)
+		e.mu.Unlock()
+		select {
+		case <-ctx.Done():
+		case <-ch:
+		case <-e.done:
+		}
+		e.mu.Lock()
+		if err := ctx.Err(); err != nil && e.outCount > 0 {
+			return fmt.Errorf("%d messages unacknowledged: %w", e.outCount, err)
+		}
+	}
+	return nil
+}
+
+// Close stops new writes, waits (as Flush) until everything written has been
 // acknowledged or ctx is done, then shuts the endpoint down: the transport
-// is closed, blocked calls return ErrClosed and every goroutine has exited
-// when Close returns. It returns an error naming the unacknowledged
-// messages if ctx ended the wait. Pass a cancelled ctx to abort at once.
-// Close is idempotent.
+// is closed, blocked calls return ErrClosed, the peer's data is no longer
+// acknowledged, and every goroutine has exited when Close returns. It
+// returns Flush's error if ctx ended the wait. Pass a cancelled ctx to abort
+// at once. Close is idempotent.
 func (e *Endpoint) Close(ctx context.Context) error {
 	e.mu.Lock()
 	if e.closed {
@@ -376,21 +407,9 @@ func (e *Endpoint) Close(ctx context.Context) error {
 	}
 	e.closing = true
 	notify(&e.writeWait)
-	var err error
-	for e.outCount > 0 || e.outBytes > 0 {
-		ch := waitChan(&e.drainWait)
-		e.mu.Unlock()
-		select {
-		case <-ctx.Done():
-		case <-ch:
-		}
-		e.mu.Lock()
-		if ctx.Err() != nil {
-			if e.outCount > 0 {
-				err = fmt.Errorf("close with %d messages unacknowledged: %w", e.outCount, ctx.Err())
-			}
-			break
-		}
+	err := e.flushLocked(ctx)
+	if err != nil {
+		err = fmt.Errorf("close: %w", err)
 	}
 	e.closed = true
 	t := e.tr
@@ -400,6 +419,7 @@ func (e *Endpoint) Close(ctx context.Context) error {
 	notify(&e.readWait)
 	notify(&e.writeWait)
 	notify(&e.roomWait)
+	notify(&e.drainWait)
 	e.mu.Unlock()
 	if t != nil {
 		_ = t.Close()
