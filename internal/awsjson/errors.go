@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Code is an AWS error type, spelled as it appears in the "__type" member of
@@ -148,4 +149,19 @@ func AsError(err error) *Error {
 		return ae
 	}
 	return Internal(err)
+}
+
+// ErrorTableMarkdown renders the error table for the API docs
+// (docs/ssm-api-additions.md, checked by TestErrorTableDoc).
+func ErrorTableMarkdown() string {
+	var b strings.Builder
+	b.WriteString("| `__type` | HTTP status | message member | retried by AWS clients | default message |\n|---|---|---|---|---|\n")
+	for _, s := range errorTable {
+		retry := "no"
+		if s.Retryable {
+			retry = "yes"
+		}
+		fmt.Fprintf(&b, "| `%s` | %d | `%s` | %s | %s |\n", s.Code, s.Status, s.MessageKey, retry, s.Default)
+	}
+	return b.String()
 }
