@@ -12,7 +12,6 @@ import (
 	"context"
 	_ "embed"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -114,13 +113,4 @@ func handle[In, Out any](r *awsjson.Router, op string, fn func(context.Context, 
 // anyCaller adapts an operation that does not depend on the caller.
 func anyCaller[In, Out any](fn func(context.Context, *In) (*Out, error)) func(context.Context, *auth.Principal, *In) (*Out, error) {
 	return func(ctx context.Context, _ *auth.Principal, in *In) (*Out, error) { return fn(ctx, in) }
-}
-
-// String describes the API for logs.
-func (c Config) String() string {
-	region := c.Region
-	if region == "" {
-		region = "any"
-	}
-	return fmt.Sprintf("region=%s max_skew=%s", region, c.MaxSkew)
 }

@@ -69,6 +69,7 @@ func creds(key, secret string) map[string]string {
 // TestAWSCLI drives every operation and every error through the real AWS
 // CLI v2 (/usr/bin/aws) and v1 (`aws` on PATH) against `tether server`.
 func TestAWSCLI(t *testing.T) {
+	t.Parallel()
 	c := findClients()
 	if c.v2 == "" && c.v1 == "" {
 		t.Skip("no AWS CLI installed (apt-get install awscli)")
@@ -257,6 +258,7 @@ func checkCLI(t *testing.T, cli string, tc cliCase, res cliResult) {
 // TestAWSCLIPagination checks describe-sessions pagination through the real
 // CLI: 7 sessions, 2 per page, so the CLI follows NextToken over 4 pages.
 func TestAWSCLIPagination(t *testing.T) {
+	t.Parallel()
 	c := findClients()
 	if c.v2 == "" && c.v1 == "" {
 		t.Skip("no AWS CLI installed")
@@ -317,6 +319,7 @@ func TestAWSCLIPagination(t *testing.T) {
 
 // TestAWSCLIActivations: create, describe and delete an activation with CLI v2.
 func TestAWSCLIActivations(t *testing.T) {
+	t.Parallel()
 	c := findClients()
 	if c.v2 == "" {
 		t.Skip("AWS CLI v2 not installed")

@@ -195,10 +195,7 @@ func TestVerify(t *testing.T) {
 func TestExpiredMessage(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 12, 4, 19, 20, 33, 0, time.UTC)
-	ver := sigv4.New(sigv4.DefaultConfig(), func(context.Context, string) (sigv4.Credentials, error) {
-		return sigv4.Credentials{AccessKeyID: akid, SecretAccessKey: secret}, nil
-	})
-	ver = sigv4.New(sigv4.Config{Services: []string{"ssm"}, Now: func() time.Time { return now }}, func(context.Context, string) (sigv4.Credentials, error) {
+	ver := sigv4.New(sigv4.Config{Services: []string{"ssm"}, Now: func() time.Time { return now }}, func(context.Context, string) (sigv4.Credentials, error) {
 		return sigv4.Credentials{AccessKeyID: akid, SecretAccessKey: secret}, nil
 	})
 	r := signed(t, now.Add(-10*time.Minute), aws.Credentials{AccessKeyID: akid, SecretAccessKey: secret}, "ssm", "/", "{}", nil)
