@@ -3,7 +3,6 @@ package ssmcli
 import (
 	"fmt"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -93,7 +92,6 @@ func newOptTable(specs []*optSpec) *optTable {
 		t.specs[s.name] = s
 		t.names = append(t.names, s.name)
 	}
-	sort.Strings(t.names)
 	return t
 }
 

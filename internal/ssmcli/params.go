@@ -130,7 +130,7 @@ func unpackValue(name string, s *Shape, v string, ob *orderBook) (any, error) {
 	case "integer", "long":
 		n, err := pyInt(v)
 		if err != nil {
-			return nil, &paramError{name, err.Error()}
+			return nil, &generalError{err.Error()} // a bare ValueError in awscli: exit 255
 		}
 		return float64(n), nil
 	case "double", "float":
@@ -177,11 +177,6 @@ func unpackJSON(name, v string, ob *orderBook) (any, error) {
 		return nil, &paramError{name, fmt.Sprintf("Invalid JSON: %s\nJSON received: %s", pyJSONError(v, err), v)}
 	}
 	return out, nil
-}
-
-// pyJSONError approximates the message of Python's json.JSONDecodeError.
-func pyJSONError(doc string, err error) string {
-	return "Expecting value: line 1 column 1 (char 0)"
 }
 
 // applyCLIInput merges --cli-input-json / --cli-input-yaml into params:

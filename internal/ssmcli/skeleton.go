@@ -185,5 +185,10 @@ func yamlSkeletonScalar(v any) string {
 // whose strings are member names, through the normal formatters.
 func (inv *invocation) outputSkeleton() error {
 	v := skeletonValue(inv.op.Output, "", true, nil, inv.ob).(map[string]any)
+	// botocore's Stubber validates the fake response against the output
+	// shape, so minimum lengths and values of the model apply to it.
+	if err := validateParams(v, inv.op.Output, inv.ob); err != nil {
+		return err
+	}
 	return inv.output(single(v))
 }

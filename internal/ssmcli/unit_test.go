@@ -212,3 +212,21 @@ func TestEndpointURLEnv(t *testing.T) {
 		t.Fatalf("requests = %+v", srv.requests)
 	}
 }
+
+func TestPyJSONError(t *testing.T) {
+	// Messages produced by CPython 3.11's json.loads.
+	for doc, want := range map[string]string{
+		`{bad`:       "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+		`[{"key": `:  "Expecting value: line 1 column 10 (char 9)",
+		`{"a" 1}`:    "Expecting ':' delimiter: line 1 column 6 (char 5)",
+		`[1 2]`:      "Expecting ',' delimiter: line 1 column 4 (char 3)",
+		`"abc`:       "Unterminated string starting at: line 1 column 1 (char 0)",
+		`{"a":1}x`:   "Extra data: line 1 column 8 (char 7)",
+		`[1,]`:       "Expecting value: line 1 column 4 (char 3)",
+		`{"a":"\q"}`: "Invalid \\escape: line 1 column 7 (char 6)",
+	} {
+		if got := pyJSONError(doc, nil); got != want {
+			t.Errorf("pyJSONError(%q) = %q, want %q", doc, got, want)
+		}
+	}
+}

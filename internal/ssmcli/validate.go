@@ -118,7 +118,7 @@ func (v *validator) validate(x any, s *Shape, name string) {
 	case "timestamp":
 		ok := false
 		switch t := x.(type) {
-		case float64:
+		case float64, pyDatetime:
 			ok = true
 		case string:
 			_, err := parseTimestampInput(t)
