@@ -47,26 +47,37 @@ func TestBoto3(t *testing.T) {
 		Args     map[string]any `json:"args"`
 		Creds    []string       `json:"creds"`
 		Paginate int            `json:"paginate,omitempty"`
+		Unsigned bool           `json:"unsigned,omitempty"`
+		Skew     int            `json:"skew,omitempty"`
 	}
 	calls := []call{
-		{"resume_session", map[string]any{"SessionId": active[0]}, mary, 0},
-		{"terminate_session", map[string]any{"SessionId": active[1]}, mary, 0},
-		{"describe_sessions", map[string]any{"State": "Active", "Filters": []map[string]string{{"key": "Owner", "value": patARN}}}, mary, 2},
-		{"get_connection_status", map[string]any{"Target": node}, mary, 0},
-		{"create_activation", map[string]any{"IamRole": "SSMRole"}, mary, 0},
-		{"describe_activations", map[string]any{}, mary, 0},
-		{"describe_instance_information", map[string]any{}, mary, 0},
-		{"start_session", map[string]any{"Target": node}, mary, 0},
-		{"start_session", map[string]any{"Target": node, "DocumentName": "AWS-Nope"}, mary, 0},
-		{"resume_session", map[string]any{"SessionId": "Mary-Major-nope"}, mary, 0},
-		{"resume_session", map[string]any{"SessionId": johns[0]}, mary, 0},
-		{"describe_sessions", map[string]any{"State": "Active", "NextToken": "page2"}, mary, 0},
-		{"describe_sessions", map[string]any{"State": "Active", "Filters": []map[string]string{{"key": "Target", "value": "a"}, {"key": "Target", "value": "b"}}}, mary, 0},
-		{"describe_sessions", map[string]any{"State": "Bogus"}, mary, 0},
-		{"delete_activation", map[string]any{"ActivationId": "00000000-0000-4000-8000-000000000000"}, mary, 0},
-		{"get_connection_status", map[string]any{"Target": "i-1"}, []string{"AKIDNOBODY", "x"}, 0},
-		{"get_connection_status", map[string]any{"Target": "i-1"}, []string{maryKey, "wrong"}, 0},
-		{"get_connection_status", map[string]any{"Target": "i-1"}, []string{tempKey, secret, tempToken}, 0},
+		{"resume_session", map[string]any{"SessionId": active[0]}, mary, 0, false, 0},
+		{"terminate_session", map[string]any{"SessionId": active[1]}, mary, 0, false, 0},
+		{"describe_sessions", map[string]any{"State": "Active", "Filters": []map[string]string{{"key": "Owner", "value": patARN}}}, mary, 2, false, 0},
+		{"get_connection_status", map[string]any{"Target": node}, mary, 0, false, 0},
+		{"create_activation", map[string]any{"IamRole": "SSMRole"}, mary, 0, false, 0},
+		{"describe_activations", map[string]any{}, mary, 0, false, 0},
+		{"describe_instance_information", map[string]any{}, mary, 0, false, 0},
+		{"start_session", map[string]any{"Target": node}, mary, 0, false, 0},
+		{"start_session", map[string]any{"Target": node, "DocumentName": "AWS-Nope"}, mary, 0, false, 0},
+		{"resume_session", map[string]any{"SessionId": "Mary-Major-nope"}, mary, 0, false, 0},
+		{"resume_session", map[string]any{"SessionId": johns[0]}, mary, 0, false, 0},
+		{"describe_sessions", map[string]any{"State": "Active", "NextToken": "page2"}, mary, 0, false, 0},
+		{"describe_sessions", map[string]any{"State": "Active", "Filters": []map[string]string{{"key": "Target", "value": "a"}, {"key": "Target", "value": "b"}}}, mary, 0, false, 0},
+		{"describe_sessions", map[string]any{"State": "Bogus"}, mary, 0, false, 0},
+		{"delete_activation", map[string]any{"ActivationId": "00000000-0000-4000-8000-000000000000"}, mary, 0, false, 0},
+		{"get_connection_status", map[string]any{"Target": "i-1"}, []string{"AKIDNOBODY", "x"}, 0, false, 0},
+		{"get_connection_status", map[string]any{"Target": "i-1"}, []string{maryKey, "wrong"}, 0, false, 0},
+		{"get_connection_status", map[string]any{"Target": "i-1"}, []string{tempKey, secret, tempToken}, 0, false, 0},
+		{"terminate_session", map[string]any{"SessionId": johns[0]}, mary, 0, false, 0},
+		{"create_activation", map[string]any{"IamRole": "r", "ExpirationDate": "2020-01-01T00:00:00Z"}, mary, 0, false, 0},
+		{"delete_activation", map[string]any{"ActivationId": "nope"}, mary, 0, false, 0},
+		{"describe_activations", map[string]any{"NextToken": "nope"}, mary, 0, false, 0},
+		{"describe_instance_information", map[string]any{"Filters": []map[string]any{{"Key": "Colour", "Values": []string{"red"}}}}, mary, 0, false, 0},
+		{"describe_instance_information", map[string]any{"Filters": []map[string]any{{"Key": "PingStatus", "Values": []string{"Asleep"}}}}, mary, 0, false, 0},
+		{"describe_instance_information", map[string]any{"InstanceInformationFilterList": []map[string]any{{"key": "InstanceIds", "valueSet": []string{"x-1"}}}}, mary, 0, false, 0},
+		{"get_connection_status", map[string]any{"Target": "i-1"}, mary, 0, true, 0},
+		{"get_connection_status", map[string]any{"Target": "i-1"}, mary, 0, false, -600}, // last: the skew stays
 	}
 	type result struct {
 		OK    map[string]any `json:"ok"`
@@ -80,7 +91,9 @@ func TestBoto3(t *testing.T) {
 	}
 	wantErr := []string{"", "", "", "", "", "", "", "TargetNotConnected", "InvalidDocument", "DoesNotExistException",
 		"AccessDeniedException", "InvalidNextToken", "InvalidFilterKey", "ValidationException", "InvalidActivation",
-		"UnrecognizedClientException", "InvalidSignatureException", ""}
+		"UnrecognizedClientException", "InvalidSignatureException", "", "AccessDeniedException", "InvalidParameters",
+		"ValidationException", "InvalidNextToken", "InvalidFilterKey", "InvalidInstanceInformationFilterValue", "InvalidInstanceId",
+		"MissingAuthenticationTokenException", "InvalidSignatureException"}
 	wantStatus := map[string]int{"InvalidSignatureException": 403}
 	for _, py := range c.pythons {
 		t.Run(filepath.Base(filepath.Dir(filepath.Dir(py)))+"-"+filepath.Base(py), func(t *testing.T) {
@@ -125,6 +138,9 @@ func TestBoto3(t *testing.T) {
 				if len(r.Error.RequestID) != 36 {
 					t.Errorf("%s: request id %q", name, r.Error.RequestID)
 				}
+			}
+			if e := res.Results[len(calls)-1].Error; e == nil || !strings.HasPrefix(e.Message, "Signature expired: ") {
+				t.Errorf("skewed clock: %+v", e)
 			}
 			resume := res.Results[0].OK
 			if resume["SessionId"] != active[0] || resume["TokenValue"] == "" || !strings.HasSuffix(resume["StreamUrl"].(string), active[0]+"?role=publish_subscribe") {
@@ -248,6 +264,9 @@ func TestGoSDK(t *testing.T) {
 		badToken     *types.InvalidNextToken
 		badKey       *types.InvalidFilterKey
 		badAct       *types.InvalidActivation
+		badParams    *types.InvalidParameters
+		badValue     *types.InvalidInstanceInformationFilterValue
+		badID        *types.InvalidInstanceId
 	)
 	typed := []struct {
 		name   string
@@ -261,6 +280,12 @@ func TestGoSDK(t *testing.T) {
 		{"invalid filter key", second(mary.DescribeInstanceInformation(ctx, &ssm.DescribeInstanceInformationInput{
 			Filters: []types.InstanceInformationStringFilter{{Key: aws.String("Colour"), Values: []string{"red"}}}})), &badKey},
 		{"invalid activation", second(mary.DeleteActivation(ctx, &ssm.DeleteActivationInput{ActivationId: act.ActivationId})), &badAct},
+		{"invalid parameters", second(mary.CreateActivation(ctx, &ssm.CreateActivationInput{IamRole: aws.String("r"),
+			ExpirationDate: aws.Time(time.Now().Add(-time.Hour))})), &badParams},
+		{"invalid filter value", second(mary.DescribeInstanceInformation(ctx, &ssm.DescribeInstanceInformationInput{
+			Filters: []types.InstanceInformationStringFilter{{Key: aws.String("PingStatus"), Values: []string{"Asleep"}}}})), &badValue},
+		{"invalid instance id", second(mary.DescribeInstanceInformation(ctx, &ssm.DescribeInstanceInformationInput{
+			InstanceInformationFilterList: []types.InstanceInformationFilter{{Key: types.InstanceInformationFilterKeyInstanceIds, ValueSet: []string{"x-1"}}}})), &badID},
 	}
 	for _, tc := range typed {
 		if !errors.As(tc.err, tc.target) {
@@ -278,6 +303,9 @@ func TestGoSDK(t *testing.T) {
 		{"wrong secret", second(sdkClient(srv.URL, maryKey, "x", "", nil).GetConnectionStatus(ctx, &ssm.GetConnectionStatusInput{Target: aws.String("i-1")})), "InvalidSignatureException"},
 		{"clock skew", second(sdkClient(srv.URL, maryKey, marySecret, "", func(o *ssm.Options) { o.HTTPSignerV4 = skewedSigner{-6 * time.Minute} }).
 			GetConnectionStatus(ctx, &ssm.GetConnectionStatusInput{Target: aws.String("i-1")})), "InvalidSignatureException"},
+		{"terminate other's", second(mary.TerminateSession(ctx, &ssm.TerminateSessionInput{SessionId: aws.String(johns[0])})), "AccessDeniedException"},
+		{"unsigned", second(sdkClient(srv.URL, "", "", "", func(o *ssm.Options) { o.Credentials = aws.AnonymousCredentials{} }).
+			GetConnectionStatus(ctx, &ssm.GetConnectionStatusInput{Target: aws.String("i-1")})), "MissingAuthenticationTokenException"},
 		{"temporary credentials", second(sdkClient(srv.URL, tempKey, secret, tempToken, nil).GetConnectionStatus(ctx, &ssm.GetConnectionStatusInput{Target: aws.String("i-1")})), ""},
 	}
 	for _, tc := range untyped {
