@@ -94,7 +94,7 @@
 // goroutine for its lifetime and one receive goroutine per attached
 // transport (which exits when that transport fails or is replaced); Close
 // stops them all and waits for them. One mutex, Endpoint.mu, guards all
-// state; a second, writeMu, serialises Write calls and is always taken
-// before mu. Transport methods are called without mu held. OnControl and
+// state; a one-slot semaphore, writeSem, serialises Write calls and is
+// always taken before mu. Transport methods are called without mu held. OnControl and
 // OnTransportError run on those goroutines, without locks held.
 package stream

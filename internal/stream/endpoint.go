@@ -37,9 +37,11 @@ type Endpoint struct {
 	kick     chan struct{} // cap 1: wakes the sender goroutine
 	wg       sync.WaitGroup
 
-	// writeMu serialises Write calls, so that one call's chunks are
-	// contiguous; it also guards nextSeq's writer side and writeRand.
-	writeMu   sync.Mutex
+	// writeSem (capacity 1) serialises Write calls, so that one call's
+	// chunks are contiguous; its holder alone advances nextSeq and uses
+	// writeRand. A channel rather than a mutex, so that waiting for it
+	// honours the caller's context.
+	writeSem  chan struct{}
 	writeRand *mrand.ChaCha8
 
 	mu sync.Mutex // guards the fields below
@@ -130,8 +132,9 @@ func New(cfg Config) (*Endpoint, error) {
 		log:       cfg.Logger.With("role", cfg.Role.String()),
 		done:      make(chan struct{}),
 		kick:      make(chan struct{}, 1),
+		writeSem:  make(chan struct{}, 1),
 		writeRand: mrand.NewChaCha8(seed),
-		out:       newRing(cfg.SendWindowMessages),
+		out:       newRing(2 * cfg.SendWindowMessages), // slack for acked entries behind an unacked head
 		ooo:       make(map[int64]oooEntry),
 		rtt:       newRTT(&cfg),
 	}
@@ -216,8 +219,14 @@ func (e *Endpoint) Write(ctx context.Context, pt wire.PayloadType, p []byte) (in
 		}
 		limit = len(p)
 	}
-	e.writeMu.Lock()
-	defer e.writeMu.Unlock()
+	select {
+	case e.writeSem <- struct{}{}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-e.done:
+		return 0, ErrClosed
+	}
+	defer func() { <-e.writeSem }()
 	n := 0
 	for n < len(p) {
 		chunk := p[n:min(n+limit, len(p))]
@@ -229,7 +238,7 @@ func (e *Endpoint) Write(ctx context.Context, pt wire.PayloadType, p []byte) (in
 	return n, nil
 }
 
-// writeMessage queues one message. Called with writeMu held.
+// writeMessage queues one message. Called holding writeSem.
 func (e *Endpoint) writeMessage(ctx context.Context, pt wire.PayloadType, p []byte) error {
 	e.mu.Lock()
 	for !e.windowRoomLocked(len(p)) {
@@ -273,9 +282,11 @@ func (e *Endpoint) writeMessage(ctx context.Context, pt wire.PayloadType, p []by
 }
 
 // windowRoomLocked reports whether a message of n bytes fits the window. A
-// message always fits an empty window, however large.
+// message always fits an empty window, however large. Acknowledged messages
+// behind an unacknowledged one do not count, but hold a ring slot until it is
+// acknowledged; the ring has room for a second window of them.
 func (e *Endpoint) windowRoomLocked(n int) bool {
-	if int(e.nextSeq-e.outHead) >= e.out.cap() {
+	if e.outCount >= e.cfg.SendWindowMessages || int(e.nextSeq-e.outHead) >= e.out.cap() {
 		return false
 	}
 	return e.outBytes == 0 || e.outBytes+n <= e.cfg.SendWindowBytes
