@@ -230,3 +230,23 @@ func TestPyJSONError(t *testing.T) {
 		}
 	}
 }
+
+func FuzzStartingToken(f *testing.F) {
+	for _, s := range []string{"eyJOZXh0VG9rZW4iOiAicGFnZTIifQ==", "page2", "page2___1", "None", "", "e30=", "WzFd", "eyJOZXh0VG9rZW4iOiAxfQ=="} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		_, _ = parseStartingToken(s)
+	})
+}
+
+func FuzzPyJSONError(f *testing.F) {
+	for _, s := range []string{"{bad", "[1,", `"\u`, "{\"a\":", "", "[[[[", "1e", "-"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !strings.Contains(pyJSONError(s, nil), "line ") {
+			t.Fatal("no position")
+		}
+	})
+}

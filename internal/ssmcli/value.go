@@ -21,29 +21,35 @@ type pyDatetime struct {
 	str string // str(), used by text, table and yaml
 }
 
-// orderBook maps a map's identity to its key order.
+// orderBook maps a map's identity to its key order. Entries hold the map
+// itself so that its address cannot be reused while the book lives.
 type orderBook struct {
-	byMap map[uintptr][]string
+	byMap map[uintptr]orderEntry
 	// hashes are the key lists of the multi-select hashes of the query,
 	// used to order maps created by go-jmespath.
 	hashes [][]string
 }
 
-func newOrderBook() *orderBook { return &orderBook{byMap: map[uintptr][]string{}} }
+type orderEntry struct {
+	m    map[string]any
+	keys []string
+}
+
+func newOrderBook() *orderBook { return &orderBook{byMap: map[uintptr]orderEntry{}} }
 
 func mapID(m map[string]any) uintptr { return reflect.ValueOf(m).Pointer() }
 
 func (o *orderBook) set(m map[string]any, keys []string) {
 	if o != nil {
-		o.byMap[mapID(m)] = keys
+		o.byMap[mapID(m)] = orderEntry{m: m, keys: keys}
 	}
 }
 
 // keys returns m's keys in insertion order when known, else sorted.
 func (o *orderBook) keys(m map[string]any) []string {
 	if o != nil {
-		if ks, ok := o.byMap[mapID(m)]; ok && sameKeys(ks, m) {
-			return ks
+		if e, ok := o.byMap[mapID(m)]; ok && sameKeys(e.keys, m) {
+			return e.keys
 		}
 		for _, h := range o.hashes {
 			if sameKeys(h, m) {
