@@ -43,6 +43,10 @@ type Endpoint struct {
 	// honours the caller's context.
 	writeSem  chan struct{}
 	writeRand *mrand.ChaCha8
+	// framePool recycles the buffers of acknowledged frames for new ones
+	// (Transport.Send does not retain frames). The sender goroutine fills
+	// it, writers drain it.
+	framePool chan []byte
 
 	mu sync.Mutex // guards the fields below
 	// Transport.
@@ -62,6 +66,7 @@ type Endpoint struct {
 	outCount int   // messages not yet acknowledged
 	rtt      rttEstimator
 	lastAck  ackEvent // most recent ack, for PresumeDeliveredAfter
+	freed    [][]byte // buffers of acked frames, recycled by the sender
 	// Acks and control messages waiting for the sender.
 	acks    []ackItem
 	cum     ackItem // pending cumulative ack, valid when cumSet
@@ -133,6 +138,7 @@ func New(cfg Config) (*Endpoint, error) {
 		done:      make(chan struct{}),
 		kick:      make(chan struct{}, 1),
 		writeSem:  make(chan struct{}, 1),
+		framePool: make(chan []byte, min(cfg.SendWindowMessages, maxFramePool)),
 		writeRand: mrand.NewChaCha8(seed),
 		out:       newRing(2 * cfg.SendWindowMessages), // slack for acked entries behind an unacked head
 		ooo:       make(map[int64]oooEntry),
@@ -305,11 +311,21 @@ func (e *Endpoint) encodeData(seq int64, pt wire.PayloadType, p []byte) ([]byte,
 	if e.cfg.Role == RoleAgent && seq == 0 {
 		m.Flags = wire.FlagSYN // as the agent does (protocol.md §3.4)
 	}
-	buf := make([]byte, 0, m.EncodedLen())
-	if e.cfg.OmitDigest {
-		return wire.AppendEncodeNoDigest(buf, &m)
+	var buf []byte
+	select {
+	case buf = <-e.framePool:
+		if cap(buf) < m.EncodedLen() {
+			buf = nil
+		}
+	default:
 	}
-	return wire.AppendEncode(buf, &m)
+	if buf == nil {
+		buf = make([]byte, 0, m.EncodedLen())
+	}
+	if e.cfg.OmitDigest {
+		return wire.AppendEncodeNoDigest(buf[:0], &m)
+	}
+	return wire.AppendEncode(buf[:0], &m)
 }
 
 // Read returns the next stream payload, in order, exactly once. It blocks

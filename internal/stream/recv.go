@@ -105,6 +105,9 @@ func (e *Endpoint) ackSeqLocked(seq int64, now time.Time, sample bool) {
 	if sample && !en.lastSent.IsZero() {
 		e.rtt.sample(now.Sub(en.lastSent))
 	}
+	if len(e.freed) < cap(e.framePool) {
+		e.freed = append(e.freed, en.frame)
+	}
 	en.acked, en.frame = true, nil
 	e.outBytes -= en.plen
 	e.outCount--

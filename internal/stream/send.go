@@ -7,6 +7,11 @@ import (
 	"github.com/tether-ssm/tether/internal/wire"
 )
 
+// maxFramePool bounds the recycled frame buffers an endpoint keeps (also
+// bounded by SendWindowMessages: the pool at most doubles the window's
+// memory).
+const maxFramePool = 256
+
 // maxBatch bounds the data frames taken per lock acquisition, so that acks
 // are interleaved with a long run of data.
 const maxBatch = 64
@@ -18,6 +23,7 @@ type batch struct {
 	acks    []ackItem
 	control []*wire.Message
 	frames  [][]byte
+	free    [][]byte // buffers to recycle
 }
 
 func (b *batch) empty() bool { return len(b.acks)+len(b.control)+len(b.frames) == 0 }
@@ -49,6 +55,7 @@ func (e *Endpoint) sendLoop(rng *mrand.ChaCha8) {
 				timer.Reset(e.cfg.ResendInterval)
 				armed = true
 			}
+			s.recycle()
 			if s.b.empty() {
 				break
 			}
@@ -61,8 +68,15 @@ func (e *Endpoint) sendLoop(rng *mrand.ChaCha8) {
 // frames due now: timer resends first (oldest first), then frames not yet
 // sent on this transport, in order. Nothing is taken without a working
 // transport; while paused, no data is taken.
+//
+// Buffers of frames acknowledged since the previous batch move to b.free: the
+// previous batch has been sent, and an acknowledged frame is never taken
+// again, so nothing references them any more.
 func (e *Endpoint) takeWorkLocked(b *batch, resendDue bool) {
 	b.acks, b.control, b.frames = b.acks[:0], b.control[:0], b.frames[:0]
+	b.free = append(b.free[:0], e.freed...)
+	clear(e.freed)
+	e.freed = e.freed[:0]
 	if e.closed || e.tr == nil || e.trDown {
 		return
 	}
@@ -142,6 +156,18 @@ type sender struct {
 	ackBuf []byte // scratch for an ack payload
 	frame  []byte // scratch for an ack frame (Transport.Send does not retain it)
 	nAcks  int64
+}
+
+// recycle offers the freed frame buffers to writers.
+func (s *sender) recycle() {
+	for i, f := range s.b.free {
+		select {
+		case s.e.framePool <- f:
+		default:
+		}
+		s.b.free[i] = nil
+	}
+	s.b.free = s.b.free[:0]
 }
 
 // send writes the batch to its transport, outside the endpoint lock.
