@@ -63,6 +63,27 @@ func AppendAcknowledge(dst []byte, a Acknowledge) []byte {
 	return append(dst, '}')
 }
 
+// AppendAck appends the JSON acknowledging the message of type typ, id and
+// seq (IsSequentialMessage true), as AppendAcknowledge would, without
+// building the strings of an Acknowledge.
+func AppendAck(dst []byte, typ string, id UUID, seq int64, cumulative bool) []byte {
+	dst = append(dst, ackKeyType...)
+	dst = appendJSONString(dst, typ)
+	dst = append(dst, ackKeyID...)
+	dst = append(dst, '"')
+	dst = id.appendTo(dst)
+	dst = append(dst, '"')
+	dst = append(dst, ackKeySeq...)
+	dst = strconv.AppendInt(dst, seq, 10)
+	dst = append(dst, ackKeySeqn...)
+	dst = append(dst, "true"...)
+	if cumulative {
+		dst = append(dst, ackKeyCum...)
+		dst = append(dst, "true"...)
+	}
+	return append(dst, '}')
+}
+
 // appendJSONString appends s as encoding/json would write it (including its
 // HTML escaping and invalid UTF-8 replacement).
 func appendJSONString(dst []byte, s string) []byte {

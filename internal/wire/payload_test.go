@@ -170,6 +170,11 @@ func FuzzAcknowledge(f *testing.F) {
 		if string(got) != string(want) {
 			t.Fatalf("AppendAcknowledge\n got %s\nwant %s", got, want)
 		}
+		if u, err := wire.ParseUUID(id); err == nil && seqn && u.String() == id {
+			if fast := wire.AppendAck(nil, typ, u, seq, cum); string(fast) != string(got) {
+				t.Fatalf("AppendAck\n got %s\nwant %s", fast, got)
+			}
+		}
 		back, err := wire.ParseAcknowledge(got)
 		if err != nil {
 			t.Fatal(err)
