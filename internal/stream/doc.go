@@ -69,21 +69,25 @@
 //
 // Receiving is the same in both modes: an endpoint understands cumulative
 // acks, digest-free frames and payloads of any size at any time, so each
-// side chooses only how it sends. Negotiation is therefore one-sided per
-// direction and happens in the handshake, which runs over the stream in
-// interop mode first:
+// side decides only how it sends, and switching needs no coordination of
+// the two directions. Negotiation rides on the handshake, which runs over
+// the stream in interop mode:
 //
-//  1. Tether's agent adds a RequestedClientAction {"ActionType":"TetherStream",
-//     "ActionParameters":{"Version":1,"Fast":true}} to its HandshakeRequest.
-//     The real plugin answers that action with a non-success status (it does
-//     not know it) and the session stays in interop mode.
-//  2. Tether's client answers it with ActionStatus 1 and from then on may
-//     send in fast mode; the agent switches its own sending to fast mode
-//     when it reads that response. Both build the endpoint for the rest of
-//     the session with ModeFast (a new Endpoint is not needed: the agent
-//     and client create their endpoint in fast mode from the start when
-//     they know the peer, e.g. by its OpenDataChannelInput ClientVersion, or
-//     keep interop mode).
+//  1. Tether's agent adds a RequestedClientAction
+//     {"ActionType":"TetherStream","ActionParameters":{"Version":1}} to its
+//     HandshakeRequest (for Port and NonInteractiveCommands sessions, which
+//     always handshake; a Tether agent may also handshake a shell session
+//     when the client's OpenDataChannelInput ClientVersion names Tether).
+//     The real plugin answers an unknown action with a non-success status,
+//     and the session stays in interop mode.
+//  2. Tether's client answers with ActionStatus 1 and calls EnableFast on
+//     its endpoint right after sending the HandshakeResponse: everything it
+//     sends later is in fast mode, and the agent can already read it.
+//  3. Tether's agent reads the successful response and calls EnableFast on
+//     its endpoint before sending HandshakeComplete.
+//
+// Endpoints that know their peer from the start (tests, a future Tether-only
+// transport) can instead be created with Config.Mode = ModeFast.
 //
 // A peer that is not Tether never receives a fast-mode frame, and the
 // gateway relays fast-mode frames unchanged like any other.

@@ -155,8 +155,13 @@ func New(cfg Config) (*Endpoint, error) {
 	return e, nil
 }
 
-// Config returns the endpoint's configuration with defaults filled in.
-func (e *Endpoint) Config() Config { return e.cfg }
+// Config returns the endpoint's configuration with defaults filled in (and
+// any change made by EnableFast).
+func (e *Endpoint) Config() Config {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cfg
+}
 
 // Attach makes t the endpoint's transport, replacing (and closing) the
 // previous one, whatever its state. Everything not yet acknowledged is then
@@ -218,21 +223,17 @@ func (e *Endpoint) transportFailed(gen uint64, err error) {
 // a transport: data written while disconnected is sent after Attach.
 // Concurrent Writes are serialised.
 func (e *Endpoint) Write(ctx context.Context, pt wire.PayloadType, p []byte) (int, error) {
-	limit := e.cfg.MaxPayload
+	if err := e.lockWrite(ctx); err != nil {
+		return 0, err
+	}
+	defer e.unlockWrite()
+	limit := e.cfg.MaxPayload // changed only by EnableFast, which holds writeSem
 	if !pt.IsData() {
 		if len(p) > e.cfg.MaxControlPayload {
 			return 0, fmt.Errorf("write %v payload of %d bytes: %w", pt, len(p), ErrTooLarge)
 		}
 		limit = len(p)
 	}
-	select {
-	case e.writeSem <- struct{}{}:
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	case <-e.done:
-		return 0, ErrClosed
-	}
-	defer func() { <-e.writeSem }()
 	n := 0
 	for n < len(p) {
 		chunk := p[n:min(n+limit, len(p))]
@@ -242,6 +243,67 @@ func (e *Endpoint) Write(ctx context.Context, pt wire.PayloadType, p []byte) (in
 		n += len(chunk)
 	}
 	return n, nil
+}
+
+// lockWrite takes writeSem, honouring ctx.
+func (e *Endpoint) lockWrite(ctx context.Context) error {
+	select {
+	case e.writeSem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-e.done:
+		return ErrClosed
+	}
+}
+
+func (e *Endpoint) unlockWrite() { <-e.writeSem }
+
+// FastOptions are the sending parameters EnableFast switches to. Zero fields
+// take the fast-mode defaults of DefaultConfig.
+type FastOptions struct {
+	MaxPayload      int
+	SendWindowBytes int
+	RecvBufferBytes int
+	CumulativeAck   bool
+	OmitDigest      bool
+}
+
+// EnableFast switches a running endpoint to fast mode, once the handshake
+// has shown that the peer is Tether (see the package documentation on
+// negotiation). It waits for a Write in progress to finish; messages already
+// queued keep their form, later ones use the new payload size, window and
+// extensions. SendWindowMessages and RecvBufferMessages stay as configured.
+// Never call it when the peer may be the real plugin or agent.
+func (e *Endpoint) EnableFast(ctx context.Context, o FastOptions) error {
+	d := DefaultConfig(e.cfg.Role, ModeFast)
+	if o.MaxPayload == 0 {
+		o.MaxPayload = d.MaxPayload
+	}
+	if o.SendWindowBytes == 0 {
+		o.SendWindowBytes = d.SendWindowBytes
+	}
+	if o.RecvBufferBytes == 0 {
+		o.RecvBufferBytes = d.RecvBufferBytes
+	}
+	if o.MaxPayload < 0 || o.SendWindowBytes < 0 || o.RecvBufferBytes < 0 {
+		return fmt.Errorf("%w: negative size", ErrConfig)
+	}
+	if err := e.lockWrite(ctx); err != nil {
+		return err
+	}
+	defer e.unlockWrite()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cfg.Mode = ModeFast
+	e.cfg.MaxPayload = o.MaxPayload
+	e.cfg.SendWindowBytes = o.SendWindowBytes
+	e.cfg.RecvBufferBytes = o.RecvBufferBytes
+	e.cfg.CumulativeAck = o.CumulativeAck
+	e.cfg.OmitDigest = o.OmitDigest
+	notify(&e.writeWait)
+	notify(&e.roomWait)
+	return nil
 }
 
 // writeMessage queues one message. Called holding writeSem.

@@ -297,3 +297,47 @@ func TestCloseWaitsForAcks(t *testing.T) {
 		t.Fatalf("Close after ack = %v", err)
 	}
 }
+
+// TestEnableFast switches both endpoints to fast mode mid-stream, as the
+// handshake negotiation does, and checks that data keeps flowing, now in
+// large messages with cumulative acks and without digests.
+func TestEnableFast(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 10*time.Second)
+	client := newEndpoint(t, stream.Config{Role: stream.RoleClient})
+	agent := newEndpoint(t, stream.Config{Role: stream.RoleAgent})
+	a, b := streamtest.Pipe(64)
+	_ = client.Attach(a)
+	_ = agent.Attach(b)
+	data := bytes.Repeat([]byte("0123456789abcdef"), 8<<10) // 128 KiB
+	check := func(wantMax int) {
+		t.Helper()
+		go func() { _, _ = agent.Write(ctx, wire.PayloadOutput, data) }()
+		var got []byte
+		biggest := 0
+		for len(got) < len(data) {
+			p, err := client.Read(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, p.Data...)
+			biggest = max(biggest, len(p.Data))
+		}
+		if !bytes.Equal(got, data) || biggest != wantMax {
+			t.Fatalf("got %d bytes (equal %v), largest message %d, want %d", len(got), bytes.Equal(got, data), biggest, wantMax)
+		}
+	}
+	check(1024)
+	for _, ep := range []*stream.Endpoint{client, agent} {
+		if err := ep.EnableFast(ctx, stream.FastOptions{CumulativeAck: true, OmitDigest: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check(32 << 10)
+	if err := agent.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c := agent.Config(); c.Mode != stream.ModeFast || !c.CumulativeAck || !c.OmitDigest || c.MaxPayload != 32<<10 {
+		t.Fatalf("config after EnableFast: %+v", c)
+	}
+}
