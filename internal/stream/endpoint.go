@@ -169,6 +169,9 @@ func (e *Endpoint) Config() Config {
 // at any moment, from any goroutine, including from OnTransportError. After
 // Close it closes t and returns ErrClosed.
 func (e *Endpoint) Attach(t Transport) error {
+	if t == nil {
+		return fmt.Errorf("attach: nil transport")
+	}
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()

@@ -341,3 +341,53 @@ func TestEnableFast(t *testing.T) {
 		t.Fatalf("config after EnableFast: %+v", c)
 	}
 }
+
+// TestTransportErrorResume: a failing transport is reported once through
+// OnTransportError, which may re-attach at once; nothing written is lost.
+func TestTransportErrorResume(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 10*time.Second)
+	peerEnds := make(chan *streamtest.PipeEnd, 4)
+	failures := make(chan error, 4)
+	var ep *stream.Endpoint
+	ep = newEndpoint(t, stream.Config{Role: stream.RoleClient, Clock: streamtest.NewClock(epoch),
+		OnTransportError: func(_ stream.Transport, err error) {
+			failures <- err
+			a, b := streamtest.Pipe(64)
+			peerEnds <- b
+			if err := ep.Attach(a); err != nil {
+				t.Error(err)
+			}
+		}})
+	a, b := streamtest.Pipe(64)
+	if err := ep.Attach(a); err != nil {
+		t.Fatal(err)
+	}
+	if err := ep.Attach(nil); err == nil {
+		t.Fatal("Attach(nil) accepted")
+	}
+	if _, err := ep.Write(ctx, wire.PayloadOutput, []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	if m := (rawPeer{t, b}).recv(ctx); string(m.Payload) != "first" {
+		t.Fatalf("got %q", m.Payload)
+	}
+	_ = b.Close() // the connection drops; the ack never came
+	if err := <-failures; !errors.Is(err, streamtest.ErrClosed) {
+		t.Fatalf("OnTransportError got %v", err)
+	}
+	peer := rawPeer{t, <-peerEnds}
+	m := peer.recv(ctx)
+	if string(m.Payload) != "first" || m.SequenceNumber != 0 {
+		t.Fatalf("after resume got seq %d %q", m.SequenceNumber, m.Payload)
+	}
+	peer.ack(ctx, m)
+	if err := ep.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-failures:
+		t.Fatalf("second failure reported: %v", err)
+	default:
+	}
+}
