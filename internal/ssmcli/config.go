@@ -25,6 +25,7 @@ type settings struct {
 	maxAttempts     int
 	retryMode       string
 	endpointURL     string
+	regionSet       bool // --region was given, possibly empty
 	awsCfg          aws.Config
 	loadErr         error // SDK configuration error, reported when credentials are needed
 }
@@ -149,14 +150,14 @@ func loadSettings(ctx context.Context, g *globals, getenv func(string) string) (
 	if v := getenv("AWS_ENDPOINT_URL_SSM"); v != "" {
 		s.endpointURL = v
 	}
-	s.region = g.region
-	if s.region == "" {
+	s.region, s.regionSet = g.region, g.hasRegion
+	if !s.regionSet {
 		s.region = getenv("AWS_REGION")
 	}
-	if s.region == "" {
+	if s.region == "" && !s.regionSet {
 		s.region = getenv("AWS_DEFAULT_REGION")
 	}
-	if s.region == "" {
+	if s.region == "" && !s.regionSet {
 		s.region = prof["region"]
 	}
 	opts := []func(*config.LoadOptions) error{

@@ -100,7 +100,7 @@ func (inv *invocation) execute(ctx context.Context) error {
 		}
 		connectTimeout = time.Duration(n) * time.Second
 	}
-	if set.region == "" {
+	if set.region == "" && !(set.regionSet && (inv.g.hasEndpoint || set.endpointURL != "")) {
 		return &configError{`You must specify a region. You can also configure your region by running "aws configure".`}
 	}
 	endpoint := set.endpointURL

@@ -1,6 +1,7 @@
 package ssmcli
 
 import (
+	"fmt"
 	"math"
 	"sort"
 	"strings"
@@ -65,12 +66,16 @@ func (s *section) addHeader(h []string) {
 	s.headers = h
 }
 
-func (s *section) addRow(r []string) {
+func (s *section) addRow(r []string) error {
 	if s.numCols == 0 {
 		s.numCols = len(r)
 	}
+	if len(r) != s.numCols {
+		return fmt.Errorf("Row should have %d elements, instead it has %d", s.numCols, len(r))
+	}
 	s.rows = append(s.rows, r)
 	s.updateWidths(r)
+	return nil
 }
 
 func (s *section) updateWidths(r []string) {
@@ -166,7 +171,7 @@ func (t *multiTable) render(b *strings.Builder) {
 				ns := &section{title: s.title, indent: s.indent}
 				for j, h := range s.headers {
 					if j < len(s.rows[0]) {
-						ns.addRow([]string{h, s.rows[0][j]})
+						_ = ns.addRow([]string{h, s.rows[0][j]})
 					}
 				}
 				t.sections[i] = ns
@@ -303,8 +308,12 @@ func alignLeft(text string, length int, left, right string, textLen int) string 
 	return left + strings.Repeat(" ", padding) + text + strings.Repeat(" ", max(length-soFar-len(right), 0)) + right
 }
 
-// tableBuilder is awscli's TableFormatter._build_table.
-type tableBuilder struct{ t *multiTable }
+// tableBuilder is awscli's TableFormatter._build_table. The first row
+// error (a row of a different width) aborts the output, as in awscli.
+type tableBuilder struct {
+	t   *multiTable
+	err *error
+}
 
 func (tb tableBuilder) build(title string, hasTitle bool, cur any, indent int) bool {
 	if isFalsy(cur) {
@@ -342,7 +351,9 @@ func (tb tableBuilder) addRow(r []string) {
 	if tb.t.cur == nil {
 		tb.t.newSection("", 0)
 	}
-	tb.t.cur.addRow(r)
+	if err := tb.t.cur.addRow(r); err != nil && *tb.err == nil {
+		*tb.err = err
+	}
 }
 
 func allScalar(l []any) bool {
@@ -447,10 +458,15 @@ func setKeys(s map[string]bool) []string {
 
 // formatTable renders v as awscli's table output; ok is false when there
 // is nothing to print.
-func formatTable(b *strings.Builder, title string, v any, width int, color bool) {
+func formatTable(b *strings.Builder, title string, v any, width int, color bool) error {
 	t := &multiTable{width: width, style: styler{color: color}}
-	if !(tableBuilder{t}).build(title, true, v, 0) {
-		return
+	var err error
+	if !(tableBuilder{t: t, err: &err}).build(title, true, v, 0) {
+		return nil
+	}
+	if err != nil {
+		return &generalError{err.Error()}
 	}
 	t.render(b)
+	return nil
 }

@@ -79,6 +79,7 @@ type globals struct {
 	caBundle, readTimeout, connectTimeout                     string
 	hasQuery, hasEndpoint, hasReadTimeout, hasConnTimeout     bool
 	autoPrompt                                                string // "true", "false" or "" (unset)
+	hasRegion                                                 bool
 }
 
 func globalsFrom(p *parsedOpts) *globals {
@@ -93,7 +94,7 @@ func globalsFrom(p *parsedOpts) *globals {
 	g.output = str("--output")
 	g.query, g.hasQuery = p.get("--query")
 	g.profile = str("--profile")
-	g.region = str("--region")
+	g.region, g.hasRegion = p.get("--region")
 	if v, ok := p.get("--color"); ok {
 		g.color = v
 	}

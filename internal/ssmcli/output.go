@@ -37,11 +37,13 @@ func (inv *invocation) output(r *result) error {
 		}
 	default:
 		data := any(r.merged(inv.ob))
-		data = inv.q.search(data)
+		data = inv.q.search(data, inv.ob)
 		switch format {
 		case "table":
 			color := inv.g.color == "on" || (inv.g.color == "auto" && tty)
-			formatTable(&b, inv.op.Name, data, width, color)
+			if err := formatTable(&b, inv.op.Name, data, width, color); err != nil {
+				return err
+			}
 			if color && tty && b.Len() > 0 {
 				b.WriteString(ansiReset) // colorama's reset_all at exit, on a terminal
 			}
@@ -70,7 +72,7 @@ func isEmptyMap(v any) bool {
 func (inv *invocation) streamPages(r *result) []any {
 	var out []any
 	for _, p := range r.pages {
-		v := inv.q.search(p)
+		v := inv.q.search(p, inv.ob)
 		if !r.paginated && isEmptyMap(v) {
 			continue
 		}
@@ -82,7 +84,7 @@ func (inv *invocation) streamPages(r *result) []any {
 // formatTextResult is the TextFormatter: pages are formatted one by one.
 func (inv *invocation) formatTextResult(b *strings.Builder, r *result) {
 	if !r.paginated {
-		formatText(b, inv.q.search(r.pages[0]))
+		formatText(b, inv.q.search(r.pages[0], inv.ob))
 		return
 	}
 	for i, p := range r.pages {
@@ -97,11 +99,11 @@ func (inv *invocation) formatTextResult(b *strings.Builder, r *result) {
 		cur[r.resultKey] = p[r.resultKey]
 		keys = append(keys, r.resultKey)
 		inv.ob.set(cur, keys)
-		formatText(b, inv.q.search(cur))
+		formatText(b, inv.q.search(cur, inv.ob))
 	}
 	if r.resumeToken != "" {
 		inner := map[string]any{"NextToken": r.resumeToken}
-		formatText(b, inv.q.search(map[string]any{"NextToken": inner}))
+		formatText(b, inv.q.search(map[string]any{"NextToken": inner}, inv.ob))
 	}
 }
 

@@ -1,6 +1,7 @@
 package ssmcli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -18,7 +19,7 @@ type query struct {
 // compileQuery compiles expr, rendering errors like Python's jmespath as
 // awscli prints them after "Bad value for --query <expr>: ".
 func compileQuery(expr string) (*query, error) {
-	jp, err := jmespath.Compile(expr)
+	jp, err := jmespath.Compile(legacyLiterals(expr))
 	if err != nil {
 		return nil, &validationError{fmt.Sprintf("Bad value for --query %s: %s", expr, jmespathErrorText(expr, err))}
 	}
@@ -134,8 +135,53 @@ func multiSelectHashKeys(expr string) [][]string {
 	return out
 }
 
+// legacyLiterals rewrites `foo` literals that are not valid JSON into
+// JSON strings, as Python's jmespath accepts them (deprecated syntax).
+func legacyLiterals(expr string) string {
+	var b strings.Builder
+	for i := 0; i < len(expr); i++ {
+		c := expr[i]
+		if c == '\'' || c == '"' {
+			j := i + 1
+			for j < len(expr) && expr[j] != c {
+				if expr[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			b.WriteString(expr[i:min(j+1, len(expr))])
+			i = j
+			continue
+		}
+		if c != '`' {
+			b.WriteByte(c)
+			continue
+		}
+		j := i + 1
+		for j < len(expr) && expr[j] != '`' {
+			if expr[j] == '\\' {
+				j++
+			}
+			j++
+		}
+		if j >= len(expr) {
+			b.WriteString(expr[i:])
+			break
+		}
+		lit := strings.ReplaceAll(expr[i+1:j], "\\`", "`")
+		if !json.Valid([]byte(lit)) {
+			if cand := `"` + strings.TrimLeft(lit, " \t\n\r") + `"`; json.Valid([]byte(cand)) {
+				lit = cand
+			}
+		}
+		b.WriteString("`" + strings.ReplaceAll(lit, "`", "\\`") + "`")
+		i = j
+	}
+	return b.String()
+}
+
 // search applies the query to data.
-func (q *query) search(data any) any {
+func (q *query) search(data any, ob *orderBook) any {
 	if q == nil {
 		return data
 	}
@@ -143,5 +189,45 @@ func (q *query) search(data any) any {
 	if err != nil {
 		return nil
 	}
+	if strings.Contains(q.expr, "keys(") {
+		res = orderKeyLists(res, ob)
+	}
 	return res
+}
+
+// orderKeyLists puts the result of keys() in the key order of the object
+// it came from; go-jmespath returns Go map order.
+func orderKeyLists(v any, ob *orderBook) any {
+	l, ok := v.([]any)
+	if !ok {
+		return v
+	}
+	names := make([]string, 0, len(l))
+	for _, e := range l {
+		s, ok := e.(string)
+		if !ok {
+			for i := range l {
+				l[i] = orderKeyLists(l[i], ob)
+			}
+			return l
+		}
+		names = append(names, s)
+	}
+	if ob == nil {
+		return l
+	}
+	set := map[string]any{}
+	for _, n := range names {
+		set[n] = true
+	}
+	for _, e := range ob.byMap {
+		if len(e.keys) == len(set) && sameKeys(e.keys, set) {
+			out := make([]any, len(e.keys))
+			for i, k := range e.keys {
+				out[i] = k
+			}
+			return out
+		}
+	}
+	return l
 }

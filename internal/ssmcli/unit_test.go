@@ -75,7 +75,7 @@ func FuzzResponse(f *testing.F) {
 		var b strings.Builder
 		b.WriteString(jsonWriter{ob: ob, indent: 4}.encode(v))
 		formatText(&b, v)
-		formatTable(&b, "DescribeSessions", v, 80, true)
+		_ = formatTable(&b, "DescribeSessions", v, 80, true)
 		formatYAML(&b, v, ob)
 		code, msg := parseErrorBody(&rawResponse{status: 400, body: body})
 		_, _ = code, msg
