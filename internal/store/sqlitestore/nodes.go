@@ -26,7 +26,7 @@ func (s *Store) CreateActivation(ctx context.Context, a store.Activation) error 
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO activations (`+activationColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			a.ID, a.CodeHash, a.Description, a.DefaultInstanceName, a.IamRole, a.RegistrationLimit,
+			a.ID, append([]byte{}, a.CodeHash...), a.Description, a.DefaultInstanceName, a.IamRole, a.RegistrationLimit,
 			a.RegistrationsCount, ms(a.ExpirationDate), ms(a.CreatedDate), tags)
 		if err != nil {
 			return fmt.Errorf("create activation %s: %w", a.ID, err)

@@ -1,0 +1,305 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/tether-ssm/tether/internal/agent/channel"
+	"github.com/tether-ssm/tether/internal/agent/mgs"
+	"github.com/tether-ssm/tether/internal/agent/portforward"
+	"github.com/tether-ssm/tether/internal/agent/shell"
+	"github.com/tether-ssm/tether/internal/controlchannel"
+	"github.com/tether-ssm/tether/internal/stream"
+	"github.com/tether-ssm/tether/internal/wire"
+	"github.com/tether-ssm/tether/internal/wstransport"
+)
+
+// dataChannel is one session's resumable connection to the gateway.
+type dataChannel struct {
+	a         *Agent
+	sessionID string
+	ep        *stream.Endpoint
+	cancel    context.CancelFunc // ends the session
+	ctx       context.Context
+
+	reconnecting sync.Mutex // one reconnect loop at a time
+}
+
+// runSession runs one session to its end and reports it on the control
+// channel.
+func (a *Agent) runSession(ctx context.Context, task controlchannel.TaskPayload) {
+	log := a.log.With("session_id", task.SessionID)
+	log.Info("session starting", "document", task.DocumentName, "type", task.DocumentContent.SessionType)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	dc := &dataChannel{a: a, sessionID: task.SessionID, cancel: cancel, ctx: ctx}
+	status, output := dc.run(ctx, task)
+	log.Info("session ended", "status", status, "output", output)
+	a.reportComplete(task.SessionID, status, output)
+}
+
+// run opens the data channel, runs the document and drains the stream.
+func (dc *dataChannel) run(ctx context.Context, task controlchannel.TaskPayload) (status, output string) {
+	ep, err := stream.New(stream.Config{
+		Role: stream.RoleAgent, Mode: stream.ModeInterop, Logger: dc.a.log,
+		OnControl:        dc.onControl,
+		OnTransportError: func(stream.Transport, error) { go dc.reconnect() },
+	})
+	if err != nil {
+		return controlchannel.StatusFailed, err.Error()
+	}
+	dc.ep = ep
+	defer ep.Close(closedContext()) // at once: the drain below waited if there was time
+	if err := dc.connect(ctx); err != nil {
+		return controlchannel.StatusFailed, fmt.Sprintf("Setting up data channel with id %s failed: %v", dc.sessionID, err)
+	}
+	ep.SendControl(stateMessage(dc.sessionID, wire.SessionStateConnected))
+
+	runErr := dc.runDocument(ctx, task)
+	status = controlchannel.StatusSuccess
+	if runErr != nil && ctx.Err() == nil {
+		status, output = controlchannel.StatusFailed, runErr.Error()
+	}
+	if ctx.Err() != nil {
+		return controlchannel.StatusCancelled, ""
+	}
+	// Wait until the client has everything, then say goodbye.
+	dctx, dcancel := context.WithTimeout(ctx, dc.a.cfg.DrainTimeout)
+	defer dcancel()
+	ep.SendControl(stateMessage(dc.sessionID, wire.SessionStateTerminating))
+	if err := ep.Close(dctx); err != nil {
+		dc.a.log.Warn("session output not fully acknowledged", "session_id", dc.sessionID, "err", err)
+	}
+	return status, output
+}
+
+// connect creates the data channel, dials it and attaches it to the stream.
+func (dc *dataChannel) connect(ctx context.Context) error {
+	tok, err := dc.a.mgs.CreateDataChannel(ctx, dc.sessionID)
+	if err != nil {
+		return err
+	}
+	conn, err := dc.a.mgs.DialDataChannel(ctx, dc.sessionID)
+	if err != nil {
+		return err
+	}
+	open := wire.AgentOpenDataChannelInput{
+		MessageSchemaVersion: wire.MessageSchemaVersion, RequestID: wire.NewUUID().String(),
+		TokenValue: tok, ClientInstanceID: dc.a.cfg.Registration.NodeID,
+	}
+	if err := writeJSON(ctx, conn, open); err != nil {
+		conn.CloseNow()
+		return fmt.Errorf("open data channel: %w", err)
+	}
+	return dc.ep.Attach(wstransport.New(conn))
+}
+
+// reconnect re-establishes the data channel after a failure, with backoff,
+// until it succeeds, the session ends, or the gateway says the session is
+// over.
+func (dc *dataChannel) reconnect() {
+	if !dc.reconnecting.TryLock() {
+		return
+	}
+	defer dc.reconnecting.Unlock()
+	backoff := 100 * time.Millisecond
+	for dc.ctx.Err() == nil {
+		err := dc.connect(dc.ctx)
+		if err == nil {
+			dc.a.log.Info("data channel reconnected", "session_id", dc.sessionID)
+			return
+		}
+		if errors.Is(err, mgs.ErrSessionTerminated) {
+			dc.a.log.Info("session terminated while reconnecting", "session_id", dc.sessionID)
+			dc.cancel()
+			return
+		}
+		select {
+		case <-dc.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// onControl handles gateway messages the stream does not consume.
+func (dc *dataChannel) onControl(m *wire.Message) {
+	if m.MessageType == wire.TypeChannelClosed {
+		dc.cancel()
+	}
+}
+
+// closedContext returns a cancelled context, for Close calls that must not
+// wait.
+func closedContext() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}
+
+func stateMessage(sessionID, state string) wire.Message {
+	p, _ := json.Marshal(wire.AgentSessionState{SchemaVersion: 1, SessionState: state, SessionID: sessionID})
+	return wire.Message{MessageType: wire.TypeAgentSessionState, Flags: wire.FlagsAck, Payload: p}
+}
+
+// reportComplete sends agent_task_complete on the control channel.
+func (a *Agent) reportComplete(sessionID, status, output string) {
+	p, _ := json.Marshal(controlchannel.TaskComplete{
+		SchemaVersion: 1, TaskID: sessionID, Topic: wire.TypeAgentTaskComplete,
+		FinalTaskStatus: status, InstanceID: a.cfg.Registration.NodeID, Output: output, RetryNumber: 1,
+	})
+	m := &wire.Message{
+		MessageType: wire.TypeAgentTaskComplete, SchemaVersion: wire.SchemaVersion,
+		CreatedDate: wire.Millis(time.Now()), MessageID: wire.NewUUID(), Payload: p,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.sendControl(ctx, m); err != nil {
+		a.log.Warn("report session end", "session_id", sessionID, "err", err)
+	}
+}
+
+func writeJSON(ctx context.Context, conn *websocket.Conn, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return conn.Write(ctx, websocket.MessageText, b)
+}
+
+// runDocument runs the session document's plugin.
+func (dc *dataChannel) runDocument(ctx context.Context, task controlchannel.TaskPayload) error {
+	doc := task.DocumentContent
+	out := &streamOutput{ep: dc.ep}
+	in := make(chan channel.Input)
+	switch doc.SessionType {
+	case wire.SessionStandardStream, wire.SessionInteractiveCommands:
+		go dc.pumpInput(ctx, in)
+		var cmds string
+		if doc.SessionType == wire.SessionInteractiveCommands {
+			var props controlchannel.CommandProperties
+			json.Unmarshal(doc.Properties, &props)
+			if props.Linux == nil || props.Linux.Commands == "" {
+				return errors.New("InteractiveCommands document has no linux commands")
+			}
+			cmds = props.Linux.Commands
+		}
+		cfg := dc.a.cfg.Shell
+		if task.RunAsUser != "" {
+			cfg.RunAsUser = task.RunAsUser
+		}
+		_, err := shell.RunInteractive(ctx, cfg, shell.InteractiveOptions{Commands: cmds}, in, out)
+		return err
+	case wire.SessionNonInteractiveCommands:
+		var props controlchannel.CommandProperties
+		json.Unmarshal(doc.Properties, &props)
+		if props.Linux == nil || props.Linux.Commands == "" {
+			return errors.New("NonInteractiveCommands document has no linux commands")
+		}
+		if _, err := dc.handshake(ctx, doc); err != nil {
+			return err
+		}
+		go dc.pumpInput(ctx, in)
+		cmd := props.Linux
+		_, err := shell.RunCommand(ctx, dc.a.cfg.Shell, shell.CommandOptions{
+			Commands: cmd.Commands, SeparateOutput: cmd.SeparateOutputStream,
+			StdoutPrefix: cmd.StdOutSeparatorPrefix, StderrPrefix: cmd.StdErrSeparatorPrefix,
+		}, in, out)
+		return err
+	case wire.SessionPort:
+		var props controlchannel.PortProperties
+		if err := json.Unmarshal(doc.Properties, &props); err != nil || props.PortNumber == "" {
+			return errors.New("Port document has no portNumber")
+		}
+		clientVersion, err := dc.handshake(ctx, doc)
+		if err != nil {
+			return err
+		}
+		go dc.pumpInput(ctx, in)
+		err = portforward.Run(ctx, portforward.Config{
+			Host: props.Host, Port: props.PortNumber, Mode: portMode(props, clientVersion), Logger: dc.a.log,
+		}, in, out)
+		if errors.Is(err, portforward.ErrTerminated) {
+			return nil
+		}
+		return err
+	default:
+		return fmt.Errorf("unsupported session type %q", doc.SessionType)
+	}
+}
+
+// portMode chooses the forwarding mode as the real agent does (§6.2).
+func portMode(p controlchannel.PortProperties, clientVersion string) portforward.Mode {
+	if p.Type != "LocalPortForwarding" {
+		return portforward.Stream
+	}
+	if versionAtLeast(clientVersion, "1.1.70") {
+		return portforward.Mux
+	}
+	return portforward.Basic
+}
+
+// pumpInput reads the stream and feeds the plugin, until ctx is done.
+func (dc *dataChannel) pumpInput(ctx context.Context, in chan<- channel.Input) {
+	for {
+		p, err := dc.ep.Read(ctx)
+		if err != nil {
+			return
+		}
+		msg, ok := toInput(p)
+		if !ok {
+			continue
+		}
+		select {
+		case in <- msg:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func toInput(p stream.Payload) (channel.Input, bool) {
+	switch p.Type {
+	case wire.PayloadOutput:
+		return channel.Input{Kind: channel.Data, Data: p.Data}, true
+	case wire.PayloadSize:
+		in, err := channel.ParseSize(p.Data)
+		return in, err == nil
+	case wire.PayloadFlag:
+		f, err := wire.ParseFlag(p.Data)
+		return channel.Input{Kind: channel.Flag, Flag: uint32(f)}, err == nil
+	}
+	return channel.Input{}, false
+}
+
+// streamOutput is channel.Output over the session's stream.
+type streamOutput struct{ ep *stream.Endpoint }
+
+func (o *streamOutput) write(ctx context.Context, pt wire.PayloadType, p []byte) error {
+	_, err := o.ep.Write(ctx, pt, p)
+	return err
+}
+
+func (o *streamOutput) Stdout(ctx context.Context, p []byte) error {
+	return o.write(ctx, wire.PayloadOutput, p)
+}
+
+func (o *streamOutput) Stderr(ctx context.Context, p []byte) error {
+	return o.write(ctx, wire.PayloadStdErr, p)
+}
+
+func (o *streamOutput) ExitCode(ctx context.Context, code int) error {
+	return o.write(ctx, wire.PayloadExitCode, wire.ExitCodePayload(code))
+}
+
+func (o *streamOutput) Flag(ctx context.Context, f uint32) error {
+	return o.write(ctx, wire.PayloadFlag, wire.Flag(f).Bytes())
+}
+
+func (o *streamOutput) MaxPayload() int { return o.ep.Config().MaxPayload }
