@@ -18,15 +18,20 @@ func BenchmarkThroughput(b *testing.B) {
 		cfg  func(stream.Role) stream.Config
 	}{
 		{"interop-1KiB", func(r stream.Role) stream.Config { return stream.DefaultConfig(r, stream.ModeInterop) }},
-		{"fast-32KiB", func(r stream.Role) stream.Config { return stream.DefaultConfig(r, stream.ModeFast) }},
-		{"fast-32KiB-cumack", func(r stream.Role) stream.Config {
+		{"fast-32KiB-digest-ackeach", func(r stream.Role) stream.Config {
 			c := stream.DefaultConfig(r, stream.ModeFast)
-			c.CumulativeAck = true
+			c.CumulativeAck, c.OmitDigest = false, false
 			return c
 		}},
-		{"fast-64KiB-cumack-nodigest", func(r stream.Role) stream.Config {
+		{"fast-32KiB-digest", func(r stream.Role) stream.Config {
 			c := stream.DefaultConfig(r, stream.ModeFast)
-			c.MaxPayload, c.CumulativeAck, c.OmitDigest = 64<<10, true, true
+			c.OmitDigest = false
+			return c
+		}},
+		{"fast-32KiB", func(r stream.Role) stream.Config { return stream.DefaultConfig(r, stream.ModeFast) }},
+		{"fast-64KiB", func(r stream.Role) stream.Config {
+			c := stream.DefaultConfig(r, stream.ModeFast)
+			c.MaxPayload = 64 << 10
 			return c
 		}},
 	}

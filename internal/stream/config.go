@@ -83,12 +83,12 @@ type Config struct {
 	RecvBufferBytes    int
 	RecvBufferMessages int
 
-	// CumulativeAck (fast mode only) acknowledges in-order data with one
+	// CumulativeAck (fast mode only; DefaultConfig turns it on) acknowledges in-order data with one
 	// ack per burst whose "TetherCumulative":true covers every sequence
 	// number up to the one it names. Out-of-order messages are still acked
 	// one by one. Acks of either form are always understood on receipt.
 	CumulativeAck bool
-	// OmitDigest (fast mode only) sends frames with PayloadLength 0 and no
+	// OmitDigest (fast mode only; DefaultConfig turns it on) sends frames with PayloadLength 0 and no
 	// SHA-256 (wire.AppendEncodeNoDigest), leaving integrity to the
 	// transport's TLS. Received frames are always checked as the plugin
 	// checks them.
@@ -138,7 +138,8 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults for role and mode, with every field
-// set.
+// set. For ModeFast that includes CumulativeAck and OmitDigest, which a
+// zero Config leaves off.
 func DefaultConfig(role Role, mode Mode) Config {
 	c := Config{
 		Role:              role,
@@ -155,6 +156,7 @@ func DefaultConfig(role Role, mode Mode) Config {
 		c.MaxPayload = 32 << 10
 		c.SendWindowBytes = 8 << 20
 		c.SendWindowMessages = 512
+		c.CumulativeAck, c.OmitDigest = true, true
 	} else {
 		c.MaxPayload = 1024
 		c.SendWindowBytes = 1 << 20

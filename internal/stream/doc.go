@@ -57,8 +57,9 @@
 // message every 100 ms, and the agent keeps its own head resends going once
 // per RTO.
 //
-// ModeFast is for Tether's own client and agent: 32 KiB payloads, a 8 MiB
-// window, and two optional extensions, each a Config field:
+// ModeFast is for Tether's own client and agent: 32 KiB payloads, an 8 MiB
+// window, and two extensions, each a Config field (on in DefaultConfig and
+// EnableFast, off in a zero Config):
 //
 //   - CumulativeAck: an acknowledge whose JSON carries "TetherCumulative":true
 //     acknowledges every sequence number up to the one it names; one is sent

@@ -262,14 +262,15 @@ func (e *Endpoint) lockWrite(ctx context.Context) error {
 
 func (e *Endpoint) unlockWrite() { <-e.writeSem }
 
-// FastOptions are the sending parameters EnableFast switches to. Zero fields
-// take the fast-mode defaults of DefaultConfig.
+// FastOptions are the sending parameters EnableFast switches to. The zero
+// value is the fastest: DefaultConfig's fast-mode sizes, cumulative acks and
+// digest-free frames.
 type FastOptions struct {
-	MaxPayload      int
-	SendWindowBytes int
-	RecvBufferBytes int
-	CumulativeAck   bool
-	OmitDigest      bool
+	MaxPayload      int  // zero: 32 KiB
+	SendWindowBytes int  // zero: 8 MiB
+	RecvBufferBytes int  // zero: 8 MiB
+	AckEach         bool // one ack per message instead of cumulative acks
+	Digest          bool // keep the SHA-256 of every payload
 }
 
 // EnableFast switches a running endpoint to fast mode, once the handshake
@@ -302,8 +303,8 @@ func (e *Endpoint) EnableFast(ctx context.Context, o FastOptions) error {
 	e.cfg.MaxPayload = o.MaxPayload
 	e.cfg.SendWindowBytes = o.SendWindowBytes
 	e.cfg.RecvBufferBytes = o.RecvBufferBytes
-	e.cfg.CumulativeAck = o.CumulativeAck
-	e.cfg.OmitDigest = o.OmitDigest
+	e.cfg.CumulativeAck = !o.AckEach
+	e.cfg.OmitDigest = !o.Digest
 	notify(&e.writeWait)
 	notify(&e.roomWait)
 	return nil

@@ -329,7 +329,7 @@ func TestEnableFast(t *testing.T) {
 	}
 	check(1024)
 	for _, ep := range []*stream.Endpoint{client, agent} {
-		if err := ep.EnableFast(ctx, stream.FastOptions{CumulativeAck: true, OmitDigest: true}); err != nil {
+		if err := ep.EnableFast(ctx, stream.FastOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
