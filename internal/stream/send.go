@@ -175,7 +175,11 @@ func (s *sender) send() {
 	e := s.e
 	var err error
 	for _, a := range s.b.acks {
-		if err = s.b.tr.Send(e.ctx, s.encodeAck(a)); err != nil {
+		f, ok := s.encodeAck(a)
+		if !ok {
+			continue
+		}
+		if err = s.b.tr.Send(e.ctx, f); err != nil {
 			break
 		}
 		s.nAcks++
@@ -200,7 +204,9 @@ func (s *sender) send() {
 	}
 }
 
-func (s *sender) encodeAck(a ackItem) []byte {
+// encodeAck returns the ack frame in a scratch buffer; false only if the
+// clock reads the Unix epoch (CreatedDate would be 0).
+func (s *sender) encodeAck(a ackItem) ([]byte, bool) {
 	e := s.e
 	s.ackBuf = wire.AppendAck(s.ackBuf[:0], e.recvType, a.id, a.seq, a.cumulative)
 	m := wire.Message{
@@ -212,6 +218,10 @@ func (s *sender) encodeAck(a ackItem) []byte {
 		PayloadType:   wire.PayloadNone,
 		Payload:       s.ackBuf,
 	}
-	s.frame, _ = wire.AppendEncode(s.frame[:0], &m) // cannot fail: constant type, non-zero date
-	return s.frame
+	f, err := wire.AppendEncode(s.frame[:0], &m)
+	if err != nil {
+		return nil, false
+	}
+	s.frame = f
+	return f, true
 }

@@ -15,8 +15,9 @@ type Size struct {
 	Rows uint32 `json:"rows"`
 }
 
-// DefaultSize is what the plugin sends when it cannot read the terminal size.
-var DefaultSize = Size{Cols: 300, Rows: 100}
+// DefaultSize returns what the plugin sends when it cannot read the terminal
+// size: 300 columns, 100 rows.
+func DefaultSize() Size { return Size{Cols: 300, Rows: 100} }
 
 // Flag is the PayloadFlag payload: a 4-byte big-endian value.
 type Flag uint32

@@ -35,7 +35,7 @@ func TestPayloadJSON(t *testing.T) {
 		want string
 	}{
 		{"size", wire.Size{Cols: 80, Rows: 24}, `{"cols":80,"rows":24}`},
-		{"default size", wire.DefaultSize, `{"cols":300,"rows":100}`},
+		{"default size", wire.DefaultSize(), `{"cols":300,"rows":100}`},
 		{"ack", wire.Acknowledge{AcknowledgedMessageType: "input_stream_data", AcknowledgedMessageID: "x", AcknowledgedMessageSequenceNumber: 7, IsSequentialMessage: true},
 			`{"AcknowledgedMessageType":"input_stream_data","AcknowledgedMessageId":"x","AcknowledgedMessageSequenceNumber":7,"IsSequentialMessage":true}`},
 		{"cumulative ack", wire.Acknowledge{AcknowledgedMessageType: "input_stream_data", AcknowledgedMessageID: "x", AcknowledgedMessageSequenceNumber: 7, IsSequentialMessage: true, Cumulative: true},
