@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -121,6 +120,12 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // connected client.
 func (e *env) startSession(doc string, params map[string][]string) (*client.Session, string) {
 	e.t.Helper()
+	return e.startSessionVia(e.srv.URL, doc, params)
+}
+
+// startSessionVia connects the client through base (e.g. a fault proxy).
+func (e *env) startSessionVia(base, doc string, params map[string][]string) (*client.Session, string) {
+	e.t.Helper()
 	ctx := testCtx(e.t)
 	id := fmt.Sprintf("alice-%017x", time.Now().UnixNano())
 	now := time.Now()
@@ -130,7 +135,7 @@ func (e *env) startSession(doc string, params map[string][]string) (*client.Sess
 	must(e.t, e.st.CreateSession(ctx, sess))
 	must(e.t, e.gw.OpenSession(ctx, sess, ""))
 	c, err := client.Open(ctx, client.Config{
-		SessionID: id, StreamURL: "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/v1/data-channel/" + id + "?role=publish_subscribe",
+		SessionID: id, StreamURL: "ws" + strings.TrimPrefix(base, "http") + "/v1/data-channel/" + id + "?role=publish_subscribe",
 		Token: e.clientToken(id, 1), Resume: e.resumer(id), Logger: logger(e.t),
 	})
 	must(e.t, err)
@@ -264,5 +269,3 @@ func echoThrough(fwd *client.PortForwarder, n int) error {
 	}
 	return nil
 }
-
-var _ sync.Mutex
