@@ -82,11 +82,12 @@ func (c *Config) setDefaults() {
 
 // Gateway serves the ssmmessages endpoints. It is safe for concurrent use.
 type Gateway struct {
-	cfg      Config
-	store    store.Store
-	tokens   *token.Codec
-	verifier *sigv4.Verifier
-	log      *slog.Logger
+	cfg       Config
+	store     store.Store
+	tokens    *token.Codec
+	verifier  *sigv4.Verifier
+	registrar Registrar // nil: no /v1/register
+	log       *slog.Logger
 
 	mu      sync.Mutex // guards the following fields
 	nodes   map[string]*controlConn
@@ -120,9 +121,16 @@ func (g *Gateway) nodeCredentials(ctx context.Context, key string) (sigv4.Creden
 	return sigv4.Credentials{AccessKeyID: n.AccessKeyID, SecretAccessKey: n.SecretAccessKey}, nil
 }
 
+// EnableRegistration serves POST /v1/register with r.
+func (g *Gateway) EnableRegistration(r Registrar) { g.registrar = r }
+
 // Handler returns the HTTP handler of the /v1/ endpoints.
 func (g *Gateway) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/register" && r.Method == http.MethodPost {
+			g.serveRegister(w, r)
+			return
+		}
 		kind, id, ok := parsePath(r.URL.Path)
 		if !ok {
 			http.NotFound(w, r)
