@@ -50,6 +50,7 @@ func commands() map[string]command {
 		"version": {"print the version", runVersion},
 		"server":  {"run the API server (AWS JSON 1.1 + SigV4, embedded SQLite)", runServer},
 		"ssm":     {"AWS-CLI-compatible Session Manager commands (tether ssm <operation>)", runSSM},
+		"agent":   {"run the agent on a managed node (tether agent register / run)", runAgent},
 	}
 }
 
