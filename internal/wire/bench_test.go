@@ -35,6 +35,35 @@ func BenchmarkEncode(b *testing.B) {
 	}
 }
 
+func BenchmarkEncodeNoDigest(b *testing.B) {
+	for _, n := range []int{1024, 64 << 10} {
+		b.Run(size(n), func(b *testing.B) {
+			m := benchMessage(n)
+			buf := make([]byte, 0, m.EncodedLen())
+			b.SetBytes(int64(n))
+			b.ReportAllocs()
+			for b.Loop() {
+				var err error
+				if buf, err = wire.AppendEncodeNoDigest(buf[:0], &m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkDecodeNoDigest(b *testing.B) {
+	m := benchMessage(64 << 10)
+	frame, _ := wire.AppendEncodeNoDigest(nil, &m)
+	b.SetBytes(int64(len(m.Payload)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := wire.Decode(frame); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkDecode(b *testing.B) {
 	for _, n := range []int{1024, 32 << 10, 64 << 10} {
 		b.Run(size(n), func(b *testing.B) {
@@ -58,6 +87,13 @@ func BenchmarkAcknowledge(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			buf = wire.AppendAcknowledge(buf[:0], wire.AckOf(&m))
+		}
+	})
+	b.Run("append-ack", func(b *testing.B) {
+		buf := make([]byte, 0, 256)
+		b.ReportAllocs()
+		for b.Loop() {
+			buf = wire.AppendAck(buf[:0], m.MessageType, m.MessageID, m.SequenceNumber, false)
 		}
 	})
 	b.Run("parse", func(b *testing.B) {
