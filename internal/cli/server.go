@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -79,7 +80,9 @@ func loadServerFile(path string, explicit bool) (serverFile, error) {
 		}
 		return f, fmt.Errorf("read config: %w", err)
 	}
-	if err := yaml.Unmarshal(b, &f); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
 		return f, fmt.Errorf("parse config %s: %w", path, err)
 	}
 	if err := f.Config.Validate(); err != nil {
