@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"runtime/debug"
 	"strings"
 )
 
@@ -114,6 +115,16 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.Header().Set("x-amzn-RequestId", id)
 	ctx := context.WithValue(req.Context(), requestIDKey{}, id)
 	op := strings.TrimPrefix(req.Header.Get("X-Amz-Target"), r.prefix)
+	defer func() {
+		// A bug in a handler must not cost the client its connection or
+		// leave it without an answer: log it and send InternalServerError.
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			r.writeError(w, op, id, Internal(fmt.Errorf("panic: %v\n%s", p, debug.Stack())))
+		}
+	}()
 	out, err := r.serve(ctx, w, req.WithContext(ctx), op)
 	if err != nil {
 		r.writeError(w, op, id, err)
