@@ -27,7 +27,8 @@ type dataChannel struct {
 	cancel    context.CancelFunc // ends the session
 	ctx       context.Context
 
-	reconnecting sync.Mutex // one reconnect loop at a time
+	reconnecting sync.Mutex       // one reconnect loop at a time
+	early        []stream.Payload // input read during the handshake, for the plugin
 }
 
 // runSession runs one session to its end and reports it on the control
@@ -173,42 +174,45 @@ func writeJSON(ctx context.Context, conn *websocket.Conn, v any) error {
 	return conn.Write(ctx, websocket.MessageText, b)
 }
 
-// runDocument runs the session document's plugin.
+// runDocument runs the session document's plugin. Every session starts
+// with the handshake (the real plugin answers it for shells too, as in KMS
+// sessions), so that a Tether client gets fast mode and separate streams.
 func (dc *dataChannel) runDocument(ctx context.Context, task controlchannel.TaskPayload) error {
 	doc := task.DocumentContent
 	out := &streamOutput{ep: dc.ep}
 	in := make(chan channel.Input)
+	cfg := dc.a.cfg.Shell
+	if task.RunAsUser != "" {
+		cfg.RunAsUser = task.RunAsUser
+	}
 	switch doc.SessionType {
 	case wire.SessionStandardStream, wire.SessionInteractiveCommands:
-		go dc.pumpInput(ctx, in)
 		var cmds string
 		if doc.SessionType == wire.SessionInteractiveCommands {
-			var props controlchannel.CommandProperties
-			json.Unmarshal(doc.Properties, &props)
-			if props.Linux == nil || props.Linux.Commands == "" {
-				return errors.New("InteractiveCommands document has no linux commands")
+			cmd, err := linuxCommand(doc)
+			if err != nil {
+				return err
 			}
-			cmds = props.Linux.Commands
-		}
-		cfg := dc.a.cfg.Shell
-		if task.RunAsUser != "" {
-			cfg.RunAsUser = task.RunAsUser
-		}
-		_, err := shell.RunInteractive(ctx, cfg, shell.InteractiveOptions{Commands: cmds}, in, out)
-		return err
-	case wire.SessionNonInteractiveCommands:
-		var props controlchannel.CommandProperties
-		json.Unmarshal(doc.Properties, &props)
-		if props.Linux == nil || props.Linux.Commands == "" {
-			return errors.New("NonInteractiveCommands document has no linux commands")
+			cmds = cmd.Commands
 		}
 		if _, err := dc.handshake(ctx, doc); err != nil {
 			return err
 		}
 		go dc.pumpInput(ctx, in)
-		cmd := props.Linux
-		_, err := shell.RunCommand(ctx, dc.a.cfg.Shell, shell.CommandOptions{
-			Commands: cmd.Commands, SeparateOutput: cmd.SeparateOutputStream,
+		_, err := shell.RunInteractive(ctx, cfg, shell.InteractiveOptions{Commands: cmds}, in, out)
+		return err
+	case wire.SessionNonInteractiveCommands:
+		cmd, err := linuxCommand(doc)
+		if err != nil {
+			return err
+		}
+		pr, err := dc.handshake(ctx, doc)
+		if err != nil {
+			return err
+		}
+		go dc.pumpInput(ctx, in)
+		_, err = shell.RunCommand(ctx, cfg, shell.CommandOptions{
+			Commands: cmd.Commands, SeparateOutput: cmd.SeparateOutputStream || pr.tether,
 			StdoutPrefix: cmd.StdOutSeparatorPrefix, StderrPrefix: cmd.StdErrSeparatorPrefix,
 		}, in, out)
 		return err
@@ -217,13 +221,13 @@ func (dc *dataChannel) runDocument(ctx context.Context, task controlchannel.Task
 		if err := json.Unmarshal(doc.Properties, &props); err != nil || props.PortNumber == "" {
 			return errors.New("Port document has no portNumber")
 		}
-		clientVersion, err := dc.handshake(ctx, doc)
+		pr, err := dc.handshake(ctx, doc)
 		if err != nil {
 			return err
 		}
 		go dc.pumpInput(ctx, in)
 		err = portforward.Run(ctx, portforward.Config{
-			Host: props.Host, Port: props.PortNumber, Mode: portMode(props, clientVersion), Logger: dc.a.log,
+			Host: props.Host, Port: props.PortNumber, Mode: portMode(props, pr.version), Logger: dc.a.log,
 		}, in, out)
 		if errors.Is(err, portforward.ErrTerminated) {
 			return nil
@@ -232,6 +236,15 @@ func (dc *dataChannel) runDocument(ctx context.Context, task controlchannel.Task
 	default:
 		return fmt.Errorf("unsupported session type %q", doc.SessionType)
 	}
+}
+
+// linuxCommand returns the linux command of a command document.
+func linuxCommand(doc controlchannel.DocumentContent) (*controlchannel.PlatformCommand, error) {
+	var props controlchannel.CommandProperties
+	if err := json.Unmarshal(doc.Properties, &props); err != nil || props.Linux == nil || props.Linux.Commands == "" {
+		return nil, fmt.Errorf("%s document has no linux commands", doc.SessionType)
+	}
+	return props.Linux, nil
 }
 
 // portMode chooses the forwarding mode as the real agent does (§6.2).
@@ -247,10 +260,17 @@ func portMode(p controlchannel.PortProperties, clientVersion string) portforward
 
 // pumpInput reads the stream and feeds the plugin, until ctx is done.
 func (dc *dataChannel) pumpInput(ctx context.Context, in chan<- channel.Input) {
+	early := dc.early
+	dc.early = nil
 	for {
-		p, err := dc.ep.Read(ctx)
-		if err != nil {
-			return
+		var p stream.Payload
+		if len(early) > 0 {
+			p, early = early[0], early[1:]
+		} else {
+			var err error
+			if p, err = dc.ep.Read(ctx); err != nil {
+				return
+			}
 		}
 		msg, ok := toInput(p)
 		if !ok {

@@ -54,6 +54,9 @@ type Config struct {
 	PingInterval, PingTimeout time.Duration
 	// MaxBackoff caps the delay between reconnect attempts. Default 2 s.
 	MaxBackoff time.Duration
+	// Interop keeps the stream in interop mode even with a Tether agent,
+	// as the real plugin would (for tests and comparisons).
+	Interop bool
 	// OnStatus, if set, is told about connection changes. It must not block.
 	OnStatus func(Status)
 	// HTTPClient dials the websocket; nil means http.DefaultClient.
@@ -413,6 +416,7 @@ func (s *Session) answerHandshake(ctx context.Context, data []byte) error {
 		return err
 	}
 	resp := wire.HandshakeResponse{ClientVersion: Version}
+	fast := false
 	for _, a := range req.RequestedClientActions {
 		pa := wire.ProcessedClientAction{ActionType: a.ActionType, ActionStatus: wire.ActionSuccess}
 		switch a.ActionType {
@@ -424,16 +428,33 @@ func (s *Session) answerHandshake(ctx context.Context, data []byte) error {
 			s.mu.Lock()
 			s.sessionType, s.properties = st.SessionType, st.Properties
 			s.mu.Unlock()
+		case ActionTetherStream:
+			// A Tether agent: both sides switch to fast mode (stream
+			// package doc, "Modes"); the agent also separates stdout and
+			// stderr and reports exit codes.
+			pa.ActionResult = json.RawMessage(`{"Version":1}`)
+			fast = !s.cfg.Interop
 		default:
 			pa.ActionStatus = wire.ActionUnsupported
 			pa.Error = "Unsupported action " + string(a.ActionType)
 		}
+		if a.ActionType == ActionTetherStream && s.cfg.Interop {
+			pa.ActionStatus, pa.ActionResult = wire.ActionUnsupported, nil
+		}
 		resp.ProcessedClientActions = append(resp.ProcessedClientActions, pa)
 	}
 	b, _ := json.Marshal(resp)
-	_, err := s.ep.Write(ctx, wire.PayloadHandshakeResponse, b)
-	return err
+	if _, err := s.ep.Write(ctx, wire.PayloadHandshakeResponse, b); err != nil {
+		return err
+	}
+	if fast {
+		return s.ep.EnableFast(ctx, stream.FastOptions{})
+	}
+	return nil
 }
+
+// ActionTetherStream is the handshake action of a Tether agent.
+const ActionTetherStream wire.ActionType = "TetherStream"
 
 // Close ends the client side: it stops reconnecting and closes the stream
 // without waiting for acknowledgements.
