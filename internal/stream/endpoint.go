@@ -117,6 +117,7 @@ type Stats struct {
 	Attaches      int64
 	Unacked       int // messages held for retransmission now
 	UnackedBytes  int
+	Readable      int // messages Read can return without waiting
 	Buffered      int // messages received and not yet Read, plus out of order
 	BufferedBytes int
 	RTO           time.Duration
@@ -527,7 +528,8 @@ func (e *Endpoint) Stats() Stats {
 	defer e.mu.Unlock()
 	s := e.stats
 	s.Unacked, s.UnackedBytes = e.outCount, e.outBytes
-	s.Buffered = len(e.inbox) - e.inboxHead + len(e.ooo)
+	s.Readable = len(e.inbox) - e.inboxHead
+	s.Buffered = s.Readable + len(e.ooo)
 	s.BufferedBytes = e.inboxBytes + e.oooBytes
 	s.RTO = e.rtt.rto
 	return s
