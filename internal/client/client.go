@@ -347,7 +347,8 @@ func (s *Session) Write(ctx context.Context, pt wire.PayloadType, p []byte) erro
 }
 
 // Read returns the next payload for the application (Output, StdErr,
-// ExitCode, Flag), answering handshake messages itself. Once the session has
+// ExitCode, Flag, and HandshakeComplete once the session type is known),
+// answering handshake requests itself. Once the session has
 // ended it still returns what was received before the end, then ErrEnded.
 func (s *Session) Read(ctx context.Context) (stream.Payload, error) {
 	for {
@@ -362,6 +363,7 @@ func (s *Session) Read(ctx context.Context) (stream.Payload, error) {
 			}
 			continue
 		case wire.PayloadHandshakeComplete:
+			// Returned to the caller too: the session type is now known.
 			var hc wire.HandshakeComplete
 			wire.ParsePayload(p.Data, &hc)
 			s.mu.Lock()
@@ -372,7 +374,6 @@ func (s *Session) Read(ctx context.Context) (stream.Payload, error) {
 				close(s.handshaked)
 			}
 			s.mu.Unlock()
-			continue
 		case wire.PayloadOutput:
 			s.mu.Lock()
 			if s.sessionType == "" {
