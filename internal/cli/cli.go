@@ -48,7 +48,8 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"version":                {"print the version", runVersion},
-		"server":                 {"run the API server (AWS JSON 1.1 + SigV4, embedded SQLite)", runServer},
+		"server":                 {"run the API server and gateway (AWS JSON 1.1 + SigV4, websockets, embedded SQLite)", runServer},
+		"dev":                    {"run a ready-to-use Tether: server, storage, an admin user and a local agent", runDev},
 		"ssm":                    {"AWS-CLI-compatible Session Manager commands (tether ssm <operation>)", runSSM},
 		"agent":                  {"run the agent on a managed node (tether agent register / run)", runAgent},
 		"session-manager-plugin": {"the session-manager-plugin entry point the AWS CLI runs (also via a symlink of that name)", runPlugin},

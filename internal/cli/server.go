@@ -13,12 +13,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/tether-ssm/tether/internal/api"
 	"github.com/tether-ssm/tether/internal/auth"
+	"github.com/tether-ssm/tether/internal/gateway"
 	"github.com/tether-ssm/tether/internal/nodes"
 	"github.com/tether-ssm/tether/internal/sessions"
 	"github.com/tether-ssm/tether/internal/store/sqlitestore"
@@ -43,6 +45,23 @@ type serverFile struct {
 	// HistoryRetention keeps ended sessions listed this long (Go duration,
 	// default 720h = 30 days).
 	HistoryRetention string `yaml:"history_retention"`
+	// IdleTimeoutMinutes ends a session whose client has been away this
+	// long: 1–60, default 20 (AWS's idleSessionTimeout).
+	IdleTimeoutMinutes int `yaml:"idle_timeout_minutes"`
+	// MaxSessionDurationMinutes ends every session this long after it
+	// started: 1–1440, default 0 (no limit).
+	MaxSessionDurationMinutes int `yaml:"max_session_duration_minutes"`
+}
+
+// validateTimeouts checks the session timeouts of the file.
+func (f serverFile) validateTimeouts() error {
+	if f.IdleTimeoutMinutes != 0 && (f.IdleTimeoutMinutes < 1 || f.IdleTimeoutMinutes > 60) {
+		return fmt.Errorf("config idle_timeout_minutes %d: want 1 to 60", f.IdleTimeoutMinutes)
+	}
+	if f.MaxSessionDurationMinutes != 0 && (f.MaxSessionDurationMinutes < 1 || f.MaxSessionDurationMinutes > 1440) {
+		return fmt.Errorf("config max_session_duration_minutes %d: want 1 to 1440", f.MaxSessionDurationMinutes)
+	}
+	return nil
 }
 
 func runServer(ctx context.Context, args []string, stdio IO) int {
@@ -88,18 +107,44 @@ func loadServerFile(path string, explicit bool) (serverFile, error) {
 	if err := f.Config.Validate(); err != nil {
 		return f, fmt.Errorf("config %s: %w", path, err)
 	}
+	if err := f.validateTimeouts(); err != nil {
+		return f, err
+	}
 	return f, nil
 }
 
 // serve runs the server until ctx is done.
 func serve(ctx context.Context, o serverOptions, logw io.Writer) error {
+	rs, err := startServer(ctx, o, logw)
+	if err != nil {
+		return err
+	}
+	return rs.wait(ctx)
+}
+
+// runningServer is a started `tether server`: the API, the gateway and the
+// housekeeping loops on one listener.
+type runningServer struct {
+	log       *slog.Logger
+	url       string // http://<listen address>
+	publicURL string
+	nodes     *nodes.Service
+	gateway   *gateway.Gateway
+	srv       *http.Server
+	errc      chan error
+	stop      func() // stops the background loops and closes the store
+}
+
+// startServer assembles and starts the server; wait runs it until ctx is
+// done.
+func startServer(ctx context.Context, o serverOptions, logw io.Writer) (*runningServer, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+		return nil, fmt.Errorf("--log-level: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
+		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	cfgPath, explicit := o.Config, o.Config != ""
 	if !explicit {
@@ -107,11 +152,11 @@ func serve(ctx context.Context, o serverOptions, logw io.Writer) error {
 	}
 	file, err := loadServerFile(cfgPath, explicit)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	principals, err := auth.NewDirectory(file.Config)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if principals.Len() == 0 {
 		log.Warn("no principals configured: every request will be rejected", "config", cfgPath)
@@ -119,72 +164,98 @@ func serve(ctx context.Context, o serverOptions, logw io.Writer) error {
 	retention := time.Duration(0)
 	if file.HistoryRetention != "" {
 		if retention, err = time.ParseDuration(file.HistoryRetention); err != nil || retention <= 0 {
-			return fmt.Errorf("config history_retention %q: want a positive Go duration such as 720h", file.HistoryRetention)
+			return nil, fmt.Errorf("config history_retention %q: want a positive Go duration such as 720h", file.HistoryRetention)
 		}
 	}
 	key, err := token.LoadOrCreateKey(filepath.Join(o.DataDir, token.KeyFileName))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tokens, err := token.New(key, token.Config{})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	st, err := sqlitestore.Open(filepath.Join(o.DataDir, "tether.db"), sqlitestore.DefaultConfig())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer st.Close()
-
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
-		return err
+		st.Close()
+		return nil, err
 	}
 	publicURL := o.PublicURL
 	if publicURL == "" {
 		publicURL = "http://" + ln.Addr().String()
 	}
-	presence := sessions.Offline{} // TODO(gateway): the gateway's presence
+	gw := gateway.New(gateway.Config{
+		IdleTimeout:        time.Duration(file.IdleTimeoutMinutes) * time.Minute,
+		MaxSessionDuration: time.Duration(file.MaxSessionDurationMinutes) * time.Minute,
+		Logger:             log,
+	}, st, tokens)
 	scfg := sessions.DefaultConfig()
 	scfg.PublicURL, scfg.Region, scfg.HistoryRetention = publicURL, file.Region, retention
-	ss, err := sessions.New(scfg, st, tokens, presence, log)
+	ss, err := sessions.New(scfg, st, tokens, gw, log)
 	if err != nil {
 		ln.Close()
-		return err
+		st.Close()
+		return nil, err
 	}
-	ns := nodes.New(nodes.DefaultConfig(), st, tokens, presence, log)
+	ns := nodes.New(nodes.DefaultConfig(), st, tokens, gw, log)
+	gw.EnableRegistration(ns)
 	acfg := api.DefaultConfig()
 	acfg.Region = file.Region
 	handler, err := api.New(acfg, api.Services{Sessions: ss, Nodes: ns, Principals: principals}, log)
 	if err != nil {
 		ln.Close()
-		return err
+		st.Close()
+		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", handler)
+	mux.Handle("/v1/", gw.Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
-	sweepCtx, stopSweep := context.WithCancel(ctx)
-	swept := make(chan struct{})
-	go func() { defer close(swept); sweepLoop(sweepCtx, ss, log) }()
-	defer func() { stopSweep(); <-swept }() // before the store closes
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("tether server listening", "addr", "http://"+ln.Addr().String(), "public_url", publicURL,
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var loops sync.WaitGroup
+	loops.Add(2)
+	go func() { defer loops.Done(); sweepLoop(bg, ss, log) }()
+	go func() {
+		defer loops.Done()
+		if err := gw.Run(bg); err != nil {
+			log.Error("gateway housekeeping", "err", err)
+		}
+	}()
+	rs := &runningServer{log: log, url: "http://" + ln.Addr().String(), publicURL: publicURL, nodes: ns,
+		gateway: gw, srv: srv, errc: make(chan error, 1)}
+	rs.stop = func() { stopBG(); gw.Close(); loops.Wait(); st.Close() }
+	go func() { rs.errc <- srv.Serve(ln) }()
+	log.Info("tether server listening", "addr", rs.url, "public_url", publicURL,
 		"data_dir", o.DataDir, "principals", principals.Len())
+	return rs, nil
+}
+
+// wait serves until ctx is done or the listener fails, then shuts down:
+// websockets (which http.Server.Shutdown does not track) first.
+func (rs *runningServer) wait(ctx context.Context) error {
+	var err error
 	select {
-	case err := <-errc:
-		return err
+	case err = <-rs.errc:
 	case <-ctx.Done():
 	}
+	rs.gateway.Close()
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		return fmt.Errorf("shut down: %w", err)
+	if serr := rs.srv.Shutdown(shutdown); serr != nil && err == nil {
+		err = fmt.Errorf("shut down: %w", serr)
 	}
-	log.Info("tether server stopped")
-	return nil
+	rs.stop()
+	if err == nil || errors.Is(err, http.ErrServerClosed) {
+		rs.log.Info("tether server stopped")
+		return nil
+	}
+	return err
 }
 
 // sweepLoop removes expired session history at start and then hourly.

@@ -354,9 +354,9 @@ func runCommand(ctx context.Context, o RunOptions, s *Session, first stream.Payl
 		case wire.PayloadStdErr:
 			o.Stderr.Write(p.Data)
 		case wire.PayloadExitCode:
-			if o.PluginMode {
-				o.Stdout.Write(p.Data) // the real plugin prints it
-			}
+			// The real plugin prints "EXIT_CODE: n"; Tether's agent sends it
+			// only because this client asked for separate streams, so it is
+			// not printed, only returned.
 			if n, err := wire.ParseExitCode(p.Data); err == nil {
 				code = n
 			}
