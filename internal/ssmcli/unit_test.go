@@ -208,6 +208,8 @@ func TestEndpointURLEnv(t *testing.T) {
 	if code != 0 || out.String() != "connected\ti-1\n" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
 	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
 	if len(srv.requests) != 1 || srv.requests[0].Target != "AmazonSSM.GetConnectionStatus" {
 		t.Fatalf("requests = %+v", srv.requests)
 	}
