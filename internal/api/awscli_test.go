@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +63,32 @@ type cliCase struct {
 	errCode string                                 // expected AWS error code
 	errMsg  string                                 // expected message (prefix) after "operation: "
 	op      string                                 // operation name in the error line
+	// skew shifts the CLI's signing clock by this many seconds through the
+	// testdata/cliplugin/tetherskew.py CLI plugin.
+	skew int
+}
+
+// skewEnv loads the clock-skew plugin into the CLI (v2 by its legacy
+// plugin path, v1 from PYTHONPATH).
+func skewEnv(t *testing.T, cli string, seconds int, env map[string]string) map[string]string {
+	t.Helper()
+	dir, err := filepath.Abs("testdata/cliplugin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := "[plugins]\ntetherskew = tetherskew\n"
+	if cli == "v2" {
+		cfg = "[plugins]\ncli_legacy_plugin_path = " + dir + "\ntetherskew = tetherskew\n"
+	}
+	path := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{"AWS_CONFIG_FILE": path, "PYTHONPATH": dir, "TETHER_TEST_CLOCK_SKEW": fmt.Sprint(seconds)}
+	for k, v := range env {
+		out[k] = v
+	}
+	return out
 }
 
 func creds(key, secret string) map[string]string {
@@ -202,6 +231,10 @@ func TestAWSCLI(t *testing.T) {
 		{name: "wrong session token", args: []string{"get-connection-status", "--target", "i-1"},
 			env:     map[string]string{"AWS_ACCESS_KEY_ID": tempKey, "AWS_SECRET_ACCESS_KEY": secret, "AWS_SESSION_TOKEN": "stale"},
 			errCode: "UnrecognizedClientException", op: "GetConnectionStatus"},
+		{name: "signature expired", args: []string{"get-connection-status", "--target", "i-1"}, skew: -600,
+			errCode: "InvalidSignatureException", op: "GetConnectionStatus", errMsg: "Signature expired: "},
+		{name: "signature not yet current", args: []string{"get-connection-status", "--target", "i-1"}, skew: 600,
+			errCode: "InvalidSignatureException", op: "GetConnectionStatus", errMsg: "Signature not yet current: "},
 		{name: "unsigned", args: []string{"get-connection-status", "--target", "i-1", "--no-sign-request"},
 			errCode: "MissingAuthenticationTokenException", op: "GetConnectionStatus", errMsg: "Missing Authentication Token"},
 	}
@@ -213,7 +246,11 @@ func TestAWSCLI(t *testing.T) {
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
 					t.Parallel()
-					res := runCLI(t, cli.path, srv.URL, tc.env, tc.args...)
+					env := tc.env
+					if tc.skew != 0 {
+						env = skewEnv(t, cli.name, tc.skew, env)
+					}
+					res := runCLI(t, cli.path, srv.URL, env, tc.args...)
 					checkCLI(t, cli.name, tc, res)
 				})
 			}

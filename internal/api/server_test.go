@@ -193,7 +193,8 @@ func seedSessions(t testing.TB, st store.Store, user, owner string, n int, statu
 		s := store.Session{
 			ID: fmt.Sprintf("%s-%017x", user, time.Now().UnixNano()+int64(i)), Target: "mi-0123456789abcdef0", Status: status,
 			StartDate: base.Add(time.Duration(i) * time.Second), DocumentName: "SSM-SessionManagerRunShell",
-			Owner: owner, Reason: "seeded", ClientGeneration: 1, LastActivity: base,
+			// LastActivity now: the gateway's idle timeout counts from it.
+			Owner: owner, Reason: "seeded", ClientGeneration: 1, LastActivity: time.Now().UTC().Truncate(time.Millisecond),
 		}
 		if status.Ended() {
 			s.EndDate = s.StartDate.Add(time.Minute)
