@@ -88,7 +88,13 @@ func defaultEndpoint(region string, fips, dualstack bool) string {
 // newHTTPClient builds the transport for the TLS and timeout options.
 func newHTTPClient(g *globals, s *settings, connectTimeout, readTimeout time.Duration) (*http.Client, error) {
 	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
+		// HTTPS proxies are tunnelled by recordingDialers itself.
+		Proxy: func(r *http.Request) (*url.URL, error) {
+			if r.URL.Scheme == "https" {
+				return nil, nil
+			}
+			return http.ProxyFromEnvironment(r)
+		},
 		ResponseHeaderTimeout: readTimeout,
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
 		DisableCompression:    true,

@@ -68,8 +68,6 @@ func skipReason(c *caseRec) string {
 		return "AWS CLI v1 case"
 	case strings.HasPrefix(c.Name, "help-"):
 		return "man-page help is not reproduced"
-	case strings.HasPrefix(c.Name, "default-endpoint-"):
-		return "needs real ssm.* host names mapped to 127.0.0.1:443"
 	case c.Name == "no-args-aws":
 		return "top-level `aws` without a command has no tether ssm equivalent"
 	case c.PTY && !hasScript():
@@ -206,7 +204,7 @@ printf '%s|LESS=%s|LV=%s\n' "$*" "$LESS" "${LV-unset}" >> "$(dirname "$0")/pager
 		must(t, os.WriteFile(path, []byte(sb.expand(content)), 0o644))
 	}
 	path := sb.work + "/bin2:/usr/bin:/bin"
-	if strings.HasPrefix(c.Name, "start-") && c.Name != "start-no-plugin" && c.Name != "start-no-plugin-debug-tail" || strings.HasPrefix(c.Name, "err-start") || strings.HasPrefix(c.Name, "tether-start") {
+	if strings.Contains(c.Cmd, "start-session") && !strings.Contains(c.Name, "start-no-plugin") {
 		path = sb.plugin + ":" + path
 	}
 	env := map[string]string{
@@ -219,6 +217,10 @@ printf '%s|LESS=%s|LV=%s\n' "$*" "$LESS" "${LV-unset}" >> "$(dirname "$0")/pager
 	}
 	if strings.HasPrefix(c.Name, "help-") {
 		env["MANPAGER"], env["PAGER"] = "cat", "cat"
+	}
+	if strings.HasPrefix(c.Name, "default-endpoint-") {
+		// Instead of a hosts-file entry: a CONNECT proxy to the TLS server.
+		env["HTTPS_PROXY"] = "http://" + connectProxy(t, "127.0.0.1:"+sb.ports["18443"])
 	}
 	for k, v := range c.Env {
 		if v == nil {

@@ -117,7 +117,7 @@ func compareRequests(want, got *runResult, wantSB, gotSB *sandbox) []string {
 			if q.Header.Get("X-Amz-Security-Token") != "" {
 				tok = " token"
 			}
-			parts = append(parts, fmt.Sprintf("%s %s %s %s%s", q.Target, q.Path, q.Body, auth, tok))
+			parts = append(parts, fmt.Sprintf("%s %s %s %s %s%s", q.Host, q.Target, q.Path, q.Body, auth, tok))
 		}
 		sort.Strings(parts) // TLS and HTTP servers are recorded separately
 		return sb.normalize(strings.Join(parts, "\n"))

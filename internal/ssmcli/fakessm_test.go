@@ -47,6 +47,7 @@ type seqResponse struct {
 }
 
 type fakeRequest struct {
+	Host   string
 	Target string
 	Path   string
 	Header http.Header
@@ -92,7 +93,7 @@ func (f *fakeSSM) handle(c net.Conn) {
 		body, _ := io.ReadAll(req.Body)
 		f.mu.Lock()
 		idx := len(f.requests)
-		f.requests = append(f.requests, fakeRequest{Target: req.Header.Get("X-Amz-Target"), Path: req.URL.Path, Header: req.Header, Body: string(body)})
+		f.requests = append(f.requests, fakeRequest{Host: req.Host, Target: req.Header.Get("X-Amz-Target"), Path: req.URL.Path, Header: req.Header, Body: string(body)})
 		*f.counter++
 		n := *f.counter
 		f.mu.Unlock()
@@ -234,7 +235,7 @@ func newTestCA(t *testing.T) *testCA {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		DNSNames: append([]string{"localhost"}, awsHostNames...), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
 	if err != nil {
@@ -244,4 +245,51 @@ func newTestCA(t *testing.T) *testCA {
 		pem:    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
 		server: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key},
 	}
+}
+
+// awsHostNames are the real SSM endpoints the default-endpoint cases
+// resolve; the test CA certifies them and connectProxy routes them to the
+// fake server.
+var awsHostNames = []string{"ssm.us-east-1.amazonaws.com", "ssm.eu-west-1.amazonaws.com",
+	"ssm-fips.us-east-1.amazonaws.com", "ssm.us-east-1.api.aws", "ssm.cn-north-1.amazonaws.com.cn"}
+
+// connectProxy is an HTTP CONNECT proxy that sends every tunnel to one
+// address, so that clients using HTTPS_PROXY reach the fake server under
+// the real AWS host names without touching /etc/hosts.
+func connectProxy(t *testing.T, target string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				req, err := http.ReadRequest(br)
+				if err != nil || req.Method != http.MethodConnect {
+					return
+				}
+				up, err := net.Dial("tcp", target)
+				if err != nil {
+					fmt.Fprintf(c, "HTTP/1.1 502 Bad Gateway\r\n\r\n")
+					return
+				}
+				defer up.Close()
+				fmt.Fprintf(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+				go func() {
+					_, _ = io.Copy(up, br)
+					up.Close()
+				}()
+				_, _ = io.Copy(c, up)
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }

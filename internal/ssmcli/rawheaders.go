@@ -1,10 +1,16 @@
 package ssmcli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 )
@@ -66,7 +72,7 @@ func recordingDialers(d *net.Dialer, cfg *tls.Config) (func(context.Context, str
 		return &recConn{Conn: c}, nil
 	}
 	secure := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := d.DialContext(ctx, network, addr)
+		c, err := dialMaybeProxied(ctx, d, network, addr)
 		if err != nil {
 			return nil, err
 		}
@@ -83,4 +89,47 @@ func recordingDialers(d *net.Dialer, cfg *tls.Config) (func(context.Context, str
 		return &recConn{Conn: conn}, nil
 	}
 	return plain, secure
+}
+
+// dialMaybeProxied opens a TCP connection to addr, through an HTTPS_PROXY
+// CONNECT tunnel when the environment configures one for it. (TLS to the
+// target is done by the caller so that the response head stays readable.)
+func dialMaybeProxied(ctx context.Context, d *net.Dialer, network, addr string) (net.Conn, error) {
+	req := &http.Request{URL: &url.URL{Scheme: "https", Host: addr}}
+	proxy, err := http.ProxyFromEnvironment(req)
+	if err != nil || proxy == nil {
+		return d.DialContext(ctx, network, addr)
+	}
+	paddr := proxy.Host
+	if proxy.Port() == "" {
+		paddr = net.JoinHostPort(proxy.Hostname(), "80")
+	}
+	c, err := d.DialContext(ctx, network, paddr)
+	if err != nil {
+		return nil, err
+	}
+	connect := "CONNECT " + addr + " HTTP/1.1\r\nHost: " + addr + "\r\n"
+	if u := proxy.User; u != nil {
+		pw, _ := u.Password()
+		connect += "Proxy-Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(u.Username()+":"+pw)) + "\r\n"
+	}
+	if _, err := io.WriteString(c, connect+"\r\n"); err != nil {
+		c.Close()
+		return nil, err
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		c.Close()
+		return nil, fmt.Errorf("proxy CONNECT %s: %s", addr, resp.Status)
+	}
+	if br.Buffered() > 0 {
+		c.Close()
+		return nil, fmt.Errorf("proxy CONNECT %s: unexpected data after response", addr)
+	}
+	return c, nil
 }
