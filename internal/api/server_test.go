@@ -51,6 +51,15 @@ users:
   - {name: temp, access_key_id: ` + tempKey + `, secret_access_key: ` + secret + `, session_token: ` + tempToken + `}
 `
 
+// TestMain removes the binary built for the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binary.path != "" {
+		os.RemoveAll(filepath.Dir(binary.path))
+	}
+	os.Exit(code)
+}
+
 var binary struct {
 	once sync.Once
 	path string
