@@ -43,65 +43,110 @@ func (inv *invocation) execute(ctx context.Context) error {
 	if set.timestampFormat != "iso8601" && set.timestampFormat != "wire" {
 		return &configError{fmt.Sprintf(`Unknown cli_timestamp_format value: %s, valid values are "wire" or "iso8601"`, set.timestampFormat)}
 	}
-	paginate := inv.op.Pager != nil && !inv.g.noPaginate
-	if inv.op.Pager != nil {
-		for _, tok := range []string{"--" + xformName(inv.op.Pager.InputToken), "--" + xformName(inv.op.Pager.LimitKey)} {
-			if inv.opts.has(tok) {
-				paginate = false
-			}
-		}
-		if !paginate {
-			var used []string
-			for _, p := range []string{"--starting-token", "--page-size", "--max-items"} {
-				if v, ok := inv.opts.get(p); ok && v != "" && v != "0" {
-					used = append(used, p)
-				}
-			}
-			if len(used) > 0 {
-				return &validationError{"Cannot specify --no-paginate along with pagination arguments: " + strings.Join(used, ", ")}
-			}
-		}
-	}
-	params, err := buildParams(inv.op, inv.specs, inv.opts, inv.ob)
+	paginate, err := inv.paginationWanted()
 	if err != nil {
 		return err
 	}
-	if err := applyCLIInput(inv.opts, params, inv.ob); err != nil {
+	if inv.params, err = buildParams(inv.op, inv.specs, inv.opts, inv.ob); err != nil {
 		return err
 	}
-	inv.params = params
+	if err := applyCLIInput(inv.opts, inv.params, inv.ob); err != nil {
+		return err
+	}
 	skel, hasSkel := inv.opts.get("--generate-cli-skeleton")
 	if hasSkel && skel != "output" {
 		return inv.inputSkeleton(skel)
 	}
-	if inv.op.Pager != nil {
-		if _, ok := params[inv.op.Pager.InputToken]; ok {
+	if pg := inv.op.Pager; pg != nil {
+		// Pagination parameters given through --cli-input-* turn it off too.
+		if _, ok := inv.params[pg.InputToken]; ok {
 			paginate = false
 		}
-		if _, ok := params[inv.op.Pager.LimitKey]; ok {
+		if _, ok := inv.params[pg.LimitKey]; ok {
 			paginate = false
 		}
 	}
-	if err := set.validateRetryMode(); err != nil {
+	c, endpoint, err := inv.newClient(ctx)
+	if err != nil {
 		return err
 	}
-	connectTimeout, readTimeout := 60*time.Second, 60*time.Second
-	if inv.g.hasReadTimeout {
-		n, err := pyInt(inv.g.readTimeout)
-		if err != nil {
-			return &generalError{err.Error()}
+	if hasSkel {
+		if err := validateParams(inv.params, inv.op.Input, inv.ob); err != nil {
+			return err
 		}
-		readTimeout = time.Duration(n) * time.Second
+		return inv.outputSkeleton()
 	}
-	if inv.g.hasConnTimeout {
-		n, err := pyInt(inv.g.connectTimeout)
-		if err != nil {
-			return &generalError{err.Error()}
+	if inv.g.noVerifySSL && strings.HasPrefix(c.url, "https://") {
+		// urllib3's warning, as the Debian CLI prints it.
+		fmt.Fprintf(inv.cfg.Stderr, "/usr/lib/python3/dist-packages/urllib3/connectionpool.py:1065: InsecureRequestWarning: Unverified HTTPS request is being made to host '%s'. Adding certificate verification is strongly advised. See: https://urllib3.readthedocs.io/en/1.26.x/advanced-usage.html#ssl-warnings\n  warnings.warn(\n", hostOf(c.url))
+	}
+	inv.debugf("Making request for OperationModel(name=%s) with params: %s", inv.op.Name, pyValueRepr(inv.params, inv.ob))
+	switch {
+	case inv.op.CLIName == "start-session":
+		return inv.startSession(ctx, c, endpoint)
+	case paginate:
+		return inv.paginated(ctx, c)
+	}
+	resp, err := inv.send(ctx, c, inv.params)
+	if err != nil {
+		return err
+	}
+	return inv.output(single(resp))
+}
+
+// paginationWanted applies awscli's paging rules: auto-pagination unless
+// --no-paginate or a manual token/limit option, and no paging options
+// together with --no-paginate.
+func (inv *invocation) paginationWanted() (bool, error) {
+	pg := inv.op.Pager
+	if pg == nil {
+		return false, nil
+	}
+	paginate := !inv.g.noPaginate
+	for _, opt := range []string{"--" + xformName(pg.InputToken), "--" + xformName(pg.LimitKey)} {
+		if inv.opts.has(opt) {
+			paginate = false
 		}
-		connectTimeout = time.Duration(n) * time.Second
+	}
+	if paginate {
+		return true, nil
+	}
+	var used []string
+	for _, p := range []string{"--starting-token", "--page-size", "--max-items"} {
+		if v, ok := inv.opts.get(p); ok && v != "" && v != "0" { // Python truthiness
+			used = append(used, p)
+		}
+	}
+	if len(used) > 0 {
+		return false, &validationError{"Cannot specify --no-paginate along with pagination arguments: " + strings.Join(used, ", ")}
+	}
+	return false, nil
+}
+
+// newClient does what botocore's create_client checks: retry mode,
+// timeouts, region, endpoint, TLS settings.
+func (inv *invocation) newClient(ctx context.Context) (*client, string, error) {
+	set := inv.set
+	if err := set.validateRetryMode(); err != nil {
+		return nil, "", err
+	}
+	connectTimeout, readTimeout := 60*time.Second, 60*time.Second
+	for _, t := range []struct {
+		given bool
+		value string
+		dst   *time.Duration
+	}{{inv.g.hasReadTimeout, inv.g.readTimeout, &readTimeout}, {inv.g.hasConnTimeout, inv.g.connectTimeout, &connectTimeout}} {
+		if !t.given {
+			continue
+		}
+		n, err := pyInt(t.value)
+		if err != nil {
+			return nil, "", &generalError{err.Error()}
+		}
+		*t.dst = time.Duration(n) * time.Second
 	}
 	if set.region == "" && !(set.regionSet && (inv.g.hasEndpoint || set.endpointURL != "")) {
-		return &configError{`You must specify a region. You can also configure your region by running "aws configure".`}
+		return nil, "", &configError{`You must specify a region. You can also configure your region by running "aws configure".`}
 	}
 	endpoint := set.endpointURL
 	if inv.g.hasEndpoint {
@@ -112,40 +157,19 @@ func (inv *invocation) execute(ctx context.Context) error {
 	}
 	u, err := requestURL(endpoint)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	if hasSkel {
-		if err := validateParams(params, inv.op.Input, inv.ob); err != nil {
-			return err
-		}
-		return inv.outputSkeleton()
-	}
-	c := &client{url: u, region: set.region, sign: !inv.g.noSignRequest, maxAttempts: max(set.maxAttempts, 1),
-		userAgent: fmt.Sprintf("%s command/ssm.%s", inv.versionString(), inv.op.CLIName),
-		now:       inv.cfg.Now, sleep: inv.cfg.Sleep, rand: defaultRand, debug: inv.debugf}
-	c.credsFn = func() (aws.Credentials, error) { return set.credentials(ctx) }
 	httpc, err := newHTTPClient(inv.g, set, connectTimeout, readTimeout)
 	if err != nil {
-		httpc = nil
-		c.httpc = nil
-		return &generalError{netErrorText(err, u)}
+		return nil, "", &generalError{netErrorText(err, u)}
 	}
-	c.httpc = httpc
-	if inv.g.noVerifySSL && strings.HasPrefix(u, "https://") {
-		fmt.Fprintf(inv.cfg.Stderr, "/usr/lib/python3/dist-packages/urllib3/connectionpool.py:1065: InsecureRequestWarning: Unverified HTTPS request is being made to host '%s'. Adding certificate verification is strongly advised. See: https://urllib3.readthedocs.io/en/1.26.x/advanced-usage.html#ssl-warnings\n  warnings.warn(\n", hostOf(u))
-	}
-	inv.debugf("Making request for OperationModel(name=%s) with params: %s", inv.op.Name, pyValueRepr(params, inv.ob))
-	if inv.op.CLIName == "start-session" {
-		return inv.startSession(ctx, c, endpoint)
-	}
-	if paginate {
-		return inv.paginated(ctx, c)
-	}
-	resp, err := inv.send(ctx, c, params)
-	if err != nil {
-		return err
-	}
-	return inv.output(single(resp))
+	return &client{
+		httpc: httpc, url: u, region: set.region, sign: !inv.g.noSignRequest,
+		credsFn:     func() (aws.Credentials, error) { return set.credentials(ctx) },
+		maxAttempts: max(set.maxAttempts, 1),
+		userAgent:   fmt.Sprintf("%s command/ssm.%s", inv.versionString(), inv.op.CLIName),
+		now:         inv.cfg.Now, sleep: inv.cfg.Sleep, rand: defaultRand, debug: inv.debugf,
+	}, endpoint, nil
 }
 
 func isTrue(s string) bool { return strings.EqualFold(s, "true") }
