@@ -107,12 +107,16 @@ type Config struct {
 	// PresumeDeliveredAfter copes with a peer that never re-acknowledges a
 	// duplicate, the real session-manager-plugin (protocol.md §4.6): if the
 	// plugin processed a message but its ack was lost with a transport, the
-	// message would otherwise stay in the window for ever. A message resent
-	// this many times without an ack, while acks for later messages arrive
-	// after each of its resends, is presumed delivered and released. Set it
-	// (30 is a good value: about 30 s) only when the peer is the real
-	// plugin; Tether peers and the real agent re-ack duplicates, and for
-	// them a presumption could only be wrong. Zero: never.
+	// message would otherwise stay in the window for ever. Once an ack for a
+	// later message arrives on a transport this message was also sent on
+	// (so the peer received it: the endpoint sends in order), the message is
+	// sent this many more times; if none of them is acknowledged it is
+	// presumed delivered and released. The one way this can be wrong is a
+	// peer that leaves an in-order message unacknowledged for that long
+	// because it is "not ready" (the plugin does this briefly at session
+	// start). Set it (30 is a good value: up to about 30 s) only when the
+	// peer is the real plugin; Tether peers and the real agent re-ack
+	// duplicates. Zero: never.
 	PresumeDeliveredAfter int
 
 	// AckQueue bounds acks waiting to be sent; beyond it acks are dropped

@@ -57,15 +57,13 @@ type Endpoint struct {
 	// Lifecycle.
 	closing bool // Close called: no new writes
 	closed  bool // shut down
-	// Send side: entries for [outHead, nextSeq) in out.
-	out      ring
-	outHead  int64 // oldest sequence number still held
+	// Send side: the unacknowledged entries below nextSeq, in out.
+	out      outbox
 	nextSeq  int64 // next sequence number to assign
 	nextSend int64 // next sequence number to send on the current transport
 	outBytes int   // payload bytes not yet acknowledged (including reserved)
 	outCount int   // messages not yet acknowledged
 	rtt      rttEstimator
-	lastAck  ackEvent // most recent ack, for PresumeDeliveredAfter
 	freed    [][]byte // buffers of acked frames, recycled by the sender
 	// Acks and control messages waiting for the sender.
 	acks    []ackItem
@@ -85,13 +83,6 @@ type Endpoint struct {
 	roomWait  chan struct{} // receive goroutine waiting for inbox room
 	drainWait chan struct{} // Close waiting for every ack
 	stats     Stats
-}
-
-// ackEvent records when an ack for seq arrived, and on which transport.
-type ackEvent struct {
-	seq int64
-	at  time.Time
-	gen uint64
 }
 
 // ackItem is one ack waiting to be sent.
@@ -141,7 +132,6 @@ func New(cfg Config) (*Endpoint, error) {
 		writeSem:  make(chan struct{}, 1),
 		framePool: make(chan []byte, min(cfg.SendWindowMessages, maxFramePool)),
 		writeRand: mrand.NewChaCha8(seed),
-		out:       newRing(2 * cfg.SendWindowMessages), // slack for acked entries behind an unacked head
 		ooo:       make(map[int64]oooEntry),
 		rtt:       newRTT(&cfg),
 	}
@@ -182,7 +172,7 @@ func (e *Endpoint) Attach(t Transport) error {
 	old := e.tr
 	e.tr, e.trDown, e.paused = t, false, false
 	e.gen++
-	e.nextSend = e.outHead
+	e.nextSend = e.headSeqLocked()
 	e.stats.Attaches++
 	gen := e.gen
 	e.wg.Add(1)
@@ -346,7 +336,7 @@ func (e *Endpoint) writeMessage(ctx context.Context, pt wire.PayloadType, p []by
 	}
 
 	e.mu.Lock()
-	*e.out.at(int(seq - e.outHead)) = entry{frame: frame, plen: len(p)}
+	e.out.push(entry{seq: seq, frame: frame, plen: len(p)})
 	e.nextSeq++
 	e.outCount++
 	e.kickLocked()
@@ -355,14 +345,21 @@ func (e *Endpoint) writeMessage(ctx context.Context, pt wire.PayloadType, p []by
 }
 
 // windowRoomLocked reports whether a message of n bytes fits the window. A
-// message always fits an empty window, however large. Acknowledged messages
-// behind an unacknowledged one do not count, but hold a ring slot until it is
-// acknowledged; the ring has room for a second window of them.
+// message always fits an empty window, however large.
 func (e *Endpoint) windowRoomLocked(n int) bool {
-	if e.outCount >= e.cfg.SendWindowMessages || int(e.nextSeq-e.outHead) >= e.out.cap() {
+	if e.outCount >= e.cfg.SendWindowMessages {
 		return false
 	}
 	return e.outBytes == 0 || e.outBytes+n <= e.cfg.SendWindowBytes
+}
+
+// headSeqLocked is the oldest sequence number held for retransmission, or
+// nextSeq when none is.
+func (e *Endpoint) headSeqLocked() int64 {
+	if e.out.len() == 0 {
+		return e.nextSeq
+	}
+	return e.out.at(0).seq
 }
 
 func (e *Endpoint) encodeData(seq int64, pt wire.PayloadType, p []byte) ([]byte, error) {

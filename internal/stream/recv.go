@@ -83,22 +83,22 @@ func (e *Endpoint) handleAck(m *wire.Message, gen uint64) {
 	e.unpauseLocked() // as the agent does: any acknowledge resumes publication
 	seq := a.AcknowledgedMessageSequenceNumber
 	if a.Cumulative {
-		for s := e.outHead; s <= seq && s < e.nextSeq; s++ {
-			e.ackSeqLocked(s, now, s == seq)
+		for e.out.len() > 0 && e.out.at(0).seq <= seq {
+			e.ackEntryLocked(e.out.at(0), now, e.out.at(0).seq == seq)
 		}
-	} else {
-		e.ackSeqLocked(seq, now, true)
+	} else if en := e.out.find(seq); en != nil {
+		e.ackEntryLocked(en, now, true)
 	}
-	e.lastAck = ackEvent{seq: seq, at: now, gen: gen}
-	e.popAckedLocked()
+	if e.cfg.PresumeDeliveredAfter > 0 {
+		e.noteEvidenceLocked(seq, gen)
+	}
+	if e.nextSend < e.headSeqLocked() {
+		e.nextSend = e.headSeqLocked()
+	}
 }
 
-// ackSeqLocked marks seq acknowledged, feeding the RTT estimator if sample.
-func (e *Endpoint) ackSeqLocked(seq int64, now time.Time, sample bool) {
-	if seq < e.outHead || seq >= e.nextSeq {
-		return
-	}
-	en := e.out.at(int(seq - e.outHead))
+// ackEntryLocked marks en acknowledged, feeding the RTT estimator if sample.
+func (e *Endpoint) ackEntryLocked(en *entry, now time.Time, sample bool) {
 	if en.acked {
 		return
 	}
@@ -111,20 +111,26 @@ func (e *Endpoint) ackSeqLocked(seq int64, now time.Time, sample bool) {
 	en.acked, en.frame = true, nil
 	e.outBytes -= en.plen
 	e.outCount--
+	e.out.acked() // en may move: do not use it after this
 	notify(&e.writeWait)
 	if e.outCount == 0 {
 		notify(&e.drainWait)
 	}
 }
 
-// popAckedLocked frees the acknowledged entries at the head of the window.
-func (e *Endpoint) popAckedLocked() {
-	for e.outHead < e.nextSeq && e.out.at(0).acked {
-		e.out.pop()
-		e.outHead++
-	}
-	if e.nextSend < e.outHead {
-		e.nextSend = e.outHead
+// noteEvidenceLocked: an ack for seq arrived on transport gen. Every older
+// unacked message last sent on that same transport was sent before it (the
+// endpoint sends in order after each Attach), so the peer has received it:
+// if the peer never acknowledges it, it is a duplicate the peer dropped.
+func (e *Endpoint) noteEvidenceLocked(seq int64, gen uint64) {
+	for i := 0; i < e.out.len(); i++ {
+		en := e.out.at(i)
+		if en.seq >= seq {
+			return
+		}
+		if !en.acked && !en.evidence && en.sentGen == gen {
+			en.evidence, en.chances = true, 0
+		}
 	}
 }
 

@@ -97,9 +97,10 @@ func (e *Endpoint) takeWorkLocked(b *batch, resendDue bool) {
 	if resendDue {
 		e.collectResendsLocked(b, now)
 	}
-	for e.nextSend < e.nextSeq && len(b.frames) < maxBatch {
-		en := e.out.at(int(e.nextSend - e.outHead))
-		e.nextSend++
+	i := e.out.search(e.nextSend)
+	for ; i < e.out.len() && len(b.frames) < maxBatch; i++ {
+		en := e.out.at(i)
+		e.nextSend = en.seq + 1
 		if en.acked {
 			continue
 		}
@@ -108,8 +109,19 @@ func (e *Endpoint) takeWorkLocked(b *batch, resendDue bool) {
 		} else {
 			e.stats.Resent++
 		}
-		en.lastSent = now
+		e.transmitLocked(en, now)
 		b.frames = append(b.frames, en.frame)
+	}
+	if i == e.out.len() {
+		e.nextSend = e.nextSeq
+	}
+}
+
+// transmitLocked records that en is being sent now on the current transport.
+func (e *Endpoint) transmitLocked(en *entry, now time.Time) {
+	en.lastSent, en.sentGen = now, e.gen
+	if en.evidence {
+		en.chances++
 	}
 }
 
@@ -118,34 +130,31 @@ func (e *Endpoint) takeWorkLocked(b *batch, resendDue bool) {
 // resends them all, so that losses in a window recover in one RTO.
 func (e *Endpoint) collectResendsLocked(b *batch, now time.Time) {
 	rto := e.rtt.rto
-	presumed := false
-	for seq := e.outHead; seq < e.nextSend; seq++ {
-		en := e.out.at(int(seq - e.outHead))
+	var presumed []int64
+	for i := 0; i < e.out.len(); i++ {
+		en := e.out.at(i)
+		if en.seq >= e.nextSend {
+			break
+		}
 		if en.acked || now.Sub(en.lastSent) < rto {
 			continue
 		}
-		if e.presumeDeliveredLocked(seq, en) {
-			e.ackSeqLocked(seq, now, false)
-			e.stats.Presumed++
-			presumed = true
-			e.log.Warn("message presumed delivered: peer never acknowledged it but acknowledges later ones", "seq", seq, "resends", en.resends)
+		if p := e.cfg.PresumeDeliveredAfter; p > 0 && en.evidence && en.chances >= p {
+			presumed = append(presumed, en.seq)
 			continue
 		}
-		en.lastSent = now
 		en.resends++
 		e.stats.Resent++
+		e.transmitLocked(en, now)
 		b.frames = append(b.frames, en.frame)
 	}
-	if presumed {
-		e.popAckedLocked()
+	for _, seq := range presumed {
+		if en := e.out.find(seq); en != nil {
+			e.log.Warn("message presumed delivered: the peer received it and never acknowledged it", "seq", seq, "resends", en.resends)
+			e.stats.Presumed++
+			e.ackEntryLocked(en, now, false)
+		}
 	}
-}
-
-// presumeDeliveredLocked applies Config.PresumeDeliveredAfter to entry seq.
-func (e *Endpoint) presumeDeliveredLocked(seq int64, en *entry) bool {
-	p := e.cfg.PresumeDeliveredAfter
-	return p > 0 && en.resends >= p && e.lastAck.gen == e.gen &&
-		e.lastAck.seq > seq && e.lastAck.at.After(en.lastSent)
 }
 
 // sender is the state owned by the sender goroutine.
