@@ -428,7 +428,9 @@ func (e *Endpoint) Read(ctx context.Context) (Payload, error) {
 // channel_closed, …), once, on the current transport, ahead of queued data.
 // It fills in CreatedDate, SchemaVersion and MessageID when zero. It is not
 // retransmitted: if no transport is up it is sent after the next Attach, and
-// it is lost if that transport fails first.
+// it is lost if that transport fails first. To send it after the data
+// written so far has arrived (agent_session_state Terminating at the end of
+// a session, as the agent does), call Flush first.
 func (e *Endpoint) SendControl(m wire.Message) error {
 	if m.SchemaVersion == 0 {
 		m.SchemaVersion = wire.SchemaVersion
