@@ -205,3 +205,30 @@ func FuzzParseAcknowledge(f *testing.F) {
 		}
 	})
 }
+
+func TestControlMessages(t *testing.T) {
+	t.Parallel()
+	now := time.UnixMilli(1700000000000)
+	cc := wire.NewChannelClosed("s-1", "i-0123", "", now)
+	want := `{"MessageId":"` + cc.MessageID.String() + `","CreatedDate":"1700000000000","DestinationId":"i-0123","SessionId":"s-1","MessageType":"channel_closed","SchemaVersion":1,"Output":""}`
+	if string(cc.Payload) != want {
+		t.Fatalf("channel_closed payload\n got %s\nwant %s", cc.Payload, want)
+	}
+	st := wire.NewAgentSessionState("s-1", wire.SessionStateTerminating, now)
+	if string(st.Payload) != `{"SchemaVersion":1,"SessionState":"Terminating","SessionId":"s-1"}` || st.Flags != 3 {
+		t.Fatalf("agent_session_state %+v %s", st, st.Payload)
+	}
+	for _, m := range []wire.Message{cc, st, wire.NewStartPublication(now), wire.NewPausePublication(now)} {
+		b, err := wire.Encode(&m)
+		if err != nil {
+			t.Fatalf("%s: %v", m.MessageType, err)
+		}
+		back, err := wire.Decode(b)
+		if err != nil || back.MessageType != m.MessageType || back.CreatedDate != 1700000000000 || back.SequenceNumber != 0 {
+			t.Fatalf("%s: decoded %+v, %v", m.MessageType, back, err)
+		}
+	}
+	if p := wire.NewPausePublication(now); len(p.Payload) != 0 || p.MessageType != wire.TypePausePublication {
+		t.Fatalf("pause_publication %+v", p)
+	}
+}
