@@ -30,7 +30,8 @@
 // acknowledge (with the exact key order of §4.2, fast to build and parse),
 // Size, Flag, the handshake, ExitCode, channel_closed, agent_session_state,
 // start/pause_publication and the OpenDataChannelInput text frame in its client
-// and agent forms.
+// and agent forms; control.go builds the messages outside the stream
+// (channel_closed, agent_session_state, start/pause_publication).
 //
 // The package imports only the standard library and holds no state; all of it
 // is safe for concurrent use. Any package may import it.
