@@ -131,13 +131,14 @@ type Config struct {
 	// OnControl, if set, is called with every received message that is not
 	// stream data or an acknowledge (channel_closed, agent_session_state,
 	// start/pause_publication after the endpoint has acted on them, …). It
-	// runs on the transport's receive goroutine: it must not block, and the
-	// message's Payload is valid only during the call.
+	// runs on the transport's receive goroutine: it must not block or call
+	// Close (which waits for that goroutine), and the message's Payload is
+	// valid only during the call.
 	OnControl func(m *wire.Message)
 	// OnTransportError, if set, is called once when the attached transport
 	// fails (Send or Recv error), with that transport (already closed) and
-	// the error. It runs on an endpoint goroutine and must not block; it
-	// may call Attach.
+	// the error. It runs on an endpoint goroutine and must not block or
+	// call Close (which waits for that goroutine); it may call Attach.
 	OnTransportError func(t Transport, err error)
 }
 
