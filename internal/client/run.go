@@ -104,6 +104,10 @@ func fail(o RunOptions, err error) int {
 // finish prints how the session ended and picks the exit code.
 func finish(o RunOptions, s *Session, code int, err error) int {
 	id := o.Start.SessionID
+	if errors.Is(err, errUserExit) {
+		fmt.Fprintf(o.Stdout, "\n\nExiting session with sessionId: %s.\n\n", id)
+		return code
+	}
 	if out, ok := s.ClosedOutput(); ok {
 		if out == "" {
 			fmt.Fprintf(o.Stdout, "\n\nExiting session with sessionId: %s.\n\n", id)
@@ -412,9 +416,11 @@ func runPort(ctx context.Context, o RunOptions, s *Session, props json.RawMessag
 	defer cancel()
 	s.Write(wctx, wire.PayloadFlag, wire.FlagTerminateSession.Bytes())
 	fmt.Fprintf(o.Stdout, "Terminate signal received, exiting.\n")
-	fmt.Fprintf(o.Stdout, "\n\nExiting session with sessionId: %s.\n\n", o.Start.SessionID)
-	return 0, context.Canceled
+	return 0, errUserExit
 }
+
+// errUserExit: the user ended the session from this side; finish says so.
+var errUserExit = errors.New("terminated by the user")
 
 // runTunnel connects stdin and stdout to the session (SSH ProxyCommand).
 func runTunnel(ctx context.Context, o RunOptions, s *Session) (int, error) {
