@@ -21,7 +21,7 @@ func (s *Store) CreateActivation(ctx context.Context, a store.Activation) error 
 		return err
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := exists(ctx, tx, `SELECT 1 FROM activations WHERE id = ?`, a.ID); err != nil {
+		if err := existsQuery(ctx, tx, `SELECT 1 FROM activations WHERE id = ?`, a.ID); err != nil {
 			return fmt.Errorf("create activation %s: %w", a.ID, err)
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO activations (`+activationColumns+`)
@@ -37,7 +37,7 @@ func (s *Store) CreateActivation(ctx context.Context, a store.Activation) error 
 
 // GetActivation implements store.Store.
 func (s *Store) GetActivation(ctx context.Context, id string) (store.Activation, error) {
-	a, err := scanActivation(s.r.QueryRowContext(ctx, `SELECT `+activationColumns+` FROM activations WHERE id = ?`, id))
+	a, err := scanActivation(s.rs.activationByID.QueryRowContext(ctx, id))
 	if err != nil {
 		return store.Activation{}, fmt.Errorf("get activation %s: %w", id, err)
 	}
@@ -111,19 +111,23 @@ func (s *Store) RegisterNode(ctx context.Context, n store.Node) error {
 		if a.RegistrationsCount >= a.RegistrationLimit {
 			return fmt.Errorf("register node: activation %s: %w", a.ID, store.ErrRegistrationLimit)
 		}
-		if err := exists(ctx, tx, `SELECT 1 FROM nodes WHERE id = ? OR access_key_id = ?`, n.ID, n.AccessKeyID); err != nil {
+		if err := existsQuery(ctx, tx, `SELECT 1 FROM nodes WHERE id = ? OR access_key_id = ?`, n.ID, n.AccessKeyID); err != nil {
 			return fmt.Errorf("register node %s: %w", n.ID, err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE activations SET registrations_count = registrations_count + 1 WHERE id = ?`, a.ID); err != nil {
 			return fmt.Errorf("register node %s: %w", n.ID, err)
 		}
-		return writeNode(ctx, tx, `INSERT INTO nodes (`+nodeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, n, false)
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO nodes (`+nodeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("register node %s: %w", n.ID, err)
+		}
+		return writeNode(ctx, ins, n, false)
 	})
 }
 
-// writeNode runs an INSERT (nodeColumns order) or, with update, an UPDATE
-// whose parameters end with the id.
-func writeNode(ctx context.Context, tx *sql.Tx, query string, n store.Node, update bool) error {
+// writeNode runs st, an INSERT (nodeColumns order) or, with update, an
+// UPDATE whose parameters end with the id.
+func writeNode(ctx context.Context, st *sql.Stmt, n store.Node, update bool) error {
 	tags, err := encodeTags(n.Tags)
 	if err != nil {
 		return err
@@ -136,7 +140,7 @@ func writeNode(ctx context.Context, tx *sql.Tx, query string, n store.Node, upda
 	} else {
 		args = append([]any{n.ID}, args...)
 	}
-	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+	if _, err := st.ExecContext(ctx, args...); err != nil {
 		return fmt.Errorf("write node %s: %w", n.ID, err)
 	}
 	return nil
@@ -144,7 +148,7 @@ func writeNode(ctx context.Context, tx *sql.Tx, query string, n store.Node, upda
 
 // GetNode implements store.Store.
 func (s *Store) GetNode(ctx context.Context, id string) (store.Node, error) {
-	n, err := scanNode(s.r.QueryRowContext(ctx, `SELECT `+nodeColumns+` FROM nodes WHERE id = ?`, id))
+	n, err := scanNode(s.rs.nodeByID.QueryRowContext(ctx, id))
 	if err != nil {
 		return store.Node{}, fmt.Errorf("get node %s: %w", id, err)
 	}
@@ -153,7 +157,7 @@ func (s *Store) GetNode(ctx context.Context, id string) (store.Node, error) {
 
 // GetNodeByAccessKey implements store.Store.
 func (s *Store) GetNodeByAccessKey(ctx context.Context, key string) (store.Node, error) {
-	n, err := scanNode(s.r.QueryRowContext(ctx, `SELECT `+nodeColumns+` FROM nodes WHERE access_key_id = ?`, key))
+	n, err := scanNode(s.rs.nodeByAccessKey.QueryRowContext(ctx, key))
 	if err != nil {
 		return store.Node{}, fmt.Errorf("get node by access key: %w", err)
 	}
@@ -165,7 +169,7 @@ func (s *Store) UpdateNode(ctx context.Context, id string, fn func(*store.Node) 
 	var out store.Node
 	var fnErr error
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		n, err := scanNode(tx.QueryRowContext(ctx, `SELECT `+nodeColumns+` FROM nodes WHERE id = ?`, id))
+		n, err := scanNode(tx.StmtContext(ctx, s.ws.nodeByID).QueryRowContext(ctx, id))
 		if err != nil {
 			return fmt.Errorf("update node %s: %w", id, err)
 		}
@@ -175,10 +179,7 @@ func (s *Store) UpdateNode(ctx context.Context, id string, fn func(*store.Node) 
 		}
 		n.ID = id
 		out = n
-		return writeNode(ctx, tx, `UPDATE nodes SET activation_id = ?, name = ?, iam_role = ?,
-			registration_ms = ?, access_key_id = ?, secret_access_key = ?, agent_version = ?,
-			platform_type = ?, platform_name = ?, platform_version = ?, computer_name = ?,
-			ip_address = ?, last_ping_ms = ?, tags = ? WHERE id = ?`, n, true)
+		return writeNode(ctx, tx.StmtContext(ctx, s.ws.nodeUpdate), n, true)
 	})
 	if fnErr != nil {
 		return store.Node{}, fnErr
@@ -264,10 +265,19 @@ func scanNode(r scanner) (store.Node, error) {
 	return n, err
 }
 
-// exists returns store.ErrExists if query finds a row.
-func exists(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+// existsQuery returns store.ErrExists if query finds a row.
+func existsQuery(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+	return existsRow(tx.QueryRowContext(ctx, query, args...))
+}
+
+// exists returns store.ErrExists if the prepared st finds a row.
+func exists(ctx context.Context, st *sql.Stmt, args ...any) error {
+	return existsRow(st.QueryRowContext(ctx, args...))
+}
+
+func existsRow(row *sql.Row) error {
 	var one int
-	err := tx.QueryRowContext(ctx, query, args...).Scan(&one)
+	err := row.Scan(&one)
 	switch {
 	case err == nil:
 		return store.ErrExists

@@ -18,20 +18,19 @@ const sessionColumns = `id, target, status, start_ms, end_ms, document_name, own
 // CreateSession implements store.Store.
 func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := exists(ctx, tx, `SELECT 1 FROM sessions WHERE id = ?`, sess.ID); err != nil {
+		if err := exists(ctx, tx.StmtContext(ctx, s.ws.sessionExists), sess.ID); err != nil {
 			return fmt.Errorf("create session %s: %w", sess.ID, err)
 		}
-		return insertSession(ctx, tx, sess)
+		return s.insertSession(ctx, tx, sess)
 	})
 }
 
-func insertSession(ctx context.Context, tx *sql.Tx, sess store.Session) error {
+func (s *Store) insertSession(ctx context.Context, tx *sql.Tx, sess store.Session) error {
 	params, err := json.Marshal(nonNilParams(sess.Parameters))
 	if err != nil {
 		return fmt.Errorf("encode parameters: %w", err)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`, ended)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = tx.StmtContext(ctx, s.ws.sessionInsert).ExecContext(ctx,
 		sess.ID, sess.Target, string(sess.Status), ms(sess.StartDate), ms(sess.EndDate),
 		sess.DocumentName, sess.Owner, sess.Reason, string(params), sess.MaxSessionDuration,
 		sess.ClientGeneration, ms(sess.LastActivity), sess.Details, boolInt(sess.Status.Ended()))
@@ -41,58 +40,13 @@ func insertSession(ctx context.Context, tx *sql.Tx, sess store.Session) error {
 	return nil
 }
 
-func updateSession(ctx context.Context, tx *sql.Tx, sess store.Session) error {
-	params, err := json.Marshal(nonNilParams(sess.Parameters))
-	if err != nil {
-		return fmt.Errorf("encode parameters: %w", err)
-	}
-	_, err = tx.ExecContext(ctx, `UPDATE sessions SET target = ?, status = ?, ended = ?, start_ms = ?,
-		end_ms = ?, document_name = ?, owner = ?, reason = ?, parameters = ?, max_duration = ?,
-		client_generation = ?, last_activity_ms = ?, details = ? WHERE id = ?`,
-		sess.Target, string(sess.Status), boolInt(sess.Status.Ended()), ms(sess.StartDate),
-		ms(sess.EndDate), sess.DocumentName, sess.Owner, sess.Reason, string(params),
-		sess.MaxSessionDuration, sess.ClientGeneration, ms(sess.LastActivity), sess.Details, sess.ID)
-	if err != nil {
-		return fmt.Errorf("update session %s: %w", sess.ID, err)
-	}
-	return nil
-}
-
 // GetSession implements store.Store.
 func (s *Store) GetSession(ctx context.Context, id string) (store.Session, error) {
-	row := s.r.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id)
-	sess, err := scanSession(row)
+	sess, err := scanSession(s.rs.sessionByID.QueryRowContext(ctx, id))
 	if err != nil {
 		return store.Session{}, fmt.Errorf("get session %s: %w", id, err)
 	}
 	return sess, nil
-}
-
-// UpdateSession implements store.Store.
-func (s *Store) UpdateSession(ctx context.Context, id string, fn func(*store.Session) error) (store.Session, error) {
-	var out store.Session
-	var fnErr error
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		row := tx.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id)
-		sess, err := scanSession(row)
-		if err != nil {
-			return fmt.Errorf("update session %s: %w", id, err)
-		}
-		if err := fn(&sess); err != nil {
-			fnErr = err
-			return err
-		}
-		sess.ID = id
-		out = sess
-		return updateSession(ctx, tx, sess)
-	})
-	if fnErr != nil {
-		return store.Session{}, fnErr
-	}
-	if err != nil {
-		return store.Session{}, err
-	}
-	return out, nil
 }
 
 // ListSessions implements store.Store.
@@ -162,6 +116,12 @@ func (s *Store) DeleteSessionsEndedBefore(ctx context.Context, t time.Time) (int
 type scanner interface{ Scan(dest ...any) error }
 
 func scanSession(r scanner) (store.Session, error) {
+	sess, _, err := scanSessionRaw(r)
+	return sess, err
+}
+
+// scanSessionRaw also returns the parameters' JSON as stored.
+func scanSessionRaw(r scanner) (store.Session, string, error) {
 	var (
 		sess                   store.Session
 		status, params         string
@@ -171,20 +131,20 @@ func scanSession(r scanner) (store.Session, error) {
 		&sess.Owner, &sess.Reason, &params, &sess.MaxSessionDuration, &sess.ClientGeneration,
 		&lastMs, &sess.Details)
 	if errors.Is(err, sql.ErrNoRows) {
-		return store.Session{}, store.ErrNotFound
+		return store.Session{}, "", store.ErrNotFound
 	}
 	if err != nil {
-		return store.Session{}, err
+		return store.Session{}, "", err
 	}
 	sess.Status = store.SessionStatus(status)
 	sess.StartDate, sess.EndDate, sess.LastActivity = fromMs(startMs), fromMs(endMs), fromMs(lastMs)
 	if err := json.Unmarshal([]byte(params), &sess.Parameters); err != nil {
-		return store.Session{}, fmt.Errorf("decode parameters: %w", err)
+		return store.Session{}, "", fmt.Errorf("decode parameters: %w", err)
 	}
 	if len(sess.Parameters) == 0 {
 		sess.Parameters = nil
 	}
-	return sess, nil
+	return sess, params, nil
 }
 
 func nonNilParams(p map[string][]string) map[string][]string {

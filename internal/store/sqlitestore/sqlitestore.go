@@ -59,8 +59,14 @@ func (c Config) Validate() error {
 
 // Store is a store.Store backed by one SQLite file.
 type Store struct {
-	w *sql.DB // single connection: all writes
-	r *sql.DB // read pool
+	w  *sql.DB    // single connection: all writes
+	r  *sql.DB    // read pool
+	ws writeStmts // prepared on w
+	rs readStmts  // prepared on r
+	// updates are the partial session UPDATEs, prepared on w on first use.
+	updates updateStmts
+	// prepared lists every statement above, closed before the pools.
+	prepared []*stmtSet
 }
 
 var _ store.Store = (*Store)(nil)
@@ -88,7 +94,18 @@ func Open(path string, cfg Config) (*Store, error) {
 	}
 	r.SetMaxOpenConns(cfg.MaxReaders)
 	r.SetMaxIdleConns(cfg.MaxReaders)
-	return &Store{w: w, r: r}, nil
+	s := &Store{w: w, r: r}
+	ws, wp, err := prepareWrite(context.Background(), w)
+	if err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
+	s.ws, s.prepared = ws, append(s.prepared, wp)
+	rs, rp, err := prepareRead(context.Background(), r)
+	if err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
+	s.rs, s.prepared = rs, append(s.prepared, rp)
+	return s, nil
 }
 
 func dsn(path string, cfg Config, txlock string) string {
@@ -101,9 +118,14 @@ func dsn(path string, cfg Config, txlock string) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
-// Close closes both connection pools.
+// Close releases the prepared statements and closes both connection pools.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	errs := []error{s.updates.close()}
+	for _, p := range s.prepared {
+		errs = append(errs, p.close())
+	}
+	s.prepared = nil
+	return errors.Join(append(errs, s.r.Close(), s.w.Close())...)
 }
 
 // inTx runs fn in a write transaction and commits it if fn succeeds.

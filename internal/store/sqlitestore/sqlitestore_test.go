@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/tether-ssm/tether/internal/store"
 	"github.com/tether-ssm/tether/internal/store/sqlitestore"
 	"github.com/tether-ssm/tether/internal/store/storetest"
@@ -143,5 +144,76 @@ func crashChild(path string) {
 			os.Exit(1)
 		}
 		fmt.Println("committed", id)
+	}
+}
+
+// TestUpdateSessionChangedColumns drives UpdateSession through the change
+// patterns the services use, each twice: the first time a pattern is seen
+// the whole row is written, later it goes through a prepared statement that
+// sets only the changed columns. Every step is checked against a re-read and
+// against the listings (the ended column must follow the status).
+func TestUpdateSessionChangedColumns(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "tether.db"))
+	defer s.Close()
+	t0 := time.UnixMilli(1700000000123).UTC()
+	want := store.Session{ID: "alice-0123456789abcdef0", Target: "mi-0123456789abcdef0",
+		Status: store.StatusConnecting, StartDate: t0, DocumentName: "SSM-SessionManagerRunShell",
+		Owner: "arn:aws:iam::123456789012:user/alice", Parameters: map[string][]string{"portNumber": {"22"}},
+		ClientGeneration: 1, LastActivity: t0}
+	if err := s.CreateSession(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Second) }
+	steps := []struct {
+		name string
+		fn   func(x *store.Session, i int)
+	}{
+		{"resume", func(x *store.Session, i int) { x.ClientGeneration++; x.LastActivity = at(i) }},
+		{"status", func(x *store.Session, i int) { x.Status = store.StatusConnected; x.LastActivity = at(i) }},
+		{"nothing", func(x *store.Session, i int) {}},
+		{"parameters in place", func(x *store.Session, i int) { x.Parameters["portNumber"][0] = fmt.Sprint(i) }},
+		{"parameters removed", func(x *store.Session, i int) { x.Parameters = nil }},
+		{"reason and details", func(x *store.Session, i int) { x.Reason, x.Details = fmt.Sprint("r", i), fmt.Sprint("d", i) }},
+		{"everything", func(x *store.Session, i int) {
+			x.Target, x.DocumentName, x.Owner = "mi-00000000000000001", "AWS-StartSSHSession", fmt.Sprint("arn:", i)
+			x.StartDate, x.MaxSessionDuration, x.ClientGeneration = at(i), i, int64(i)
+			x.Parameters = map[string][]string{"k": {fmt.Sprint(i)}}
+		}},
+		{"end", func(x *store.Session, i int) { x.Status, x.EndDate = store.StatusTerminated, at(i) }},
+		{"revive", func(x *store.Session, i int) { x.Status, x.EndDate = store.StatusDisconnected, time.Time{} }},
+	}
+	i := 0
+	for _, st := range steps {
+		for round := range 2 {
+			i++
+			t.Run(fmt.Sprintf("%s/%d", st.name, round), func(t *testing.T) {
+				st.fn(&want, i) // the model: want is a separate copy with its own maps
+				if len(want.Parameters) == 0 {
+					want.Parameters = nil
+				}
+				got, err := s.UpdateSession(ctx, want.ID, func(x *store.Session) error { st.fn(x, i); return nil })
+				if err != nil {
+					t.Fatal(err)
+				}
+				reread, err := s.GetSession(ctx, want.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := cmp.Diff(got, reread); d != "" {
+					t.Fatalf("stored row differs from returned (-returned +stored):\n%s", d)
+				}
+				if d := cmp.Diff(want, reread); d != "" {
+					t.Fatalf("stored row differs from model (-want +stored):\n%s", d)
+				}
+				hist, err := s.ListSessions(ctx, store.SessionQuery{History: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if inHist := len(hist) == 1; inHist != want.Status.Ended() {
+					t.Fatalf("status %s but listed in history: %v", want.Status, inHist)
+				}
+			})
+		}
 	}
 }
