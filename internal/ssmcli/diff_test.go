@@ -33,24 +33,35 @@ var (
 	flagCases   = flag.String("cases", "../../../shared/testdata/awscli/cases.json", "golden cases recorded with the real AWS CLI")
 	flagAWS     = flag.String("aws", "/usr/bin/aws", "real AWS CLI v2; empty disables the live comparison")
 	flagRun     = flag.String("case", "", "regexp selecting case names")
-	flagVerbose = flag.Bool("diffv", false, "log every difference in full")
+	flagUpdate  = flag.Bool("update", false, "record testdata/extra_cases.golden.json from the real AWS CLI")
+	flagLiveOwn = flag.Bool("liveown", false, "also run the real AWS CLI live for this package's own cases")
 )
 
+const extraGolden = "testdata/extra_cases.golden.json"
+
+// golden is a recorded result of the real AWS CLI for an own case,
+// normalised to the placeholders of cases.json.
+type golden struct {
+	Exit   int    `json:"exit_code"`
+	Stdout string `json:"stdout"`
+	Stderr string `json:"stderr"`
+}
+
 type caseRec struct {
-	Name      string             `json:"name"`
-	CLI       string             `json:"cli"`
-	Cmd       string             `json:"cmd"`
-	PTY       bool               `json:"pty"`
-	Env       map[string]*string `json:"env_overrides"`
-	Files     map[string]string  `json:"files"`
-	Stdin     *string            `json:"stdin"`
-	Server    json.RawMessage    `json:"server_mode"`
-	Exit      int                `json:"exit_code"`
-	Stdout    string             `json:"stdout"`
-	Stderr    string             `json:"stderr"`
-	Requests  []json.RawMessage  `json:"requests"`
-	Recorded  bool               `json:"-"`
-	DebugOnly bool               `json:"-"`
+	Name     string             `json:"name"`
+	CLI      string             `json:"cli"`
+	Cmd      string             `json:"cmd"`
+	PTY      bool               `json:"pty"`
+	Env      map[string]*string `json:"env_overrides"`
+	Files    map[string]string  `json:"files"`
+	Stdin    *string            `json:"stdin"`
+	Server   json.RawMessage    `json:"server_mode"`
+	Exit     int                `json:"exit_code"`
+	Stdout   string             `json:"stdout"`
+	Stderr   string             `json:"stderr"`
+	Requests []json.RawMessage  `json:"requests"`
+	Recorded bool               `json:"-"`
+	Own      bool               `json:"-"`
 }
 
 type runResult struct {
@@ -130,7 +141,17 @@ func loadCases(t *testing.T) []*caseRec {
 	if err := json.Unmarshal(b, &extra); err != nil {
 		t.Fatal(err)
 	}
+	goldens := map[string]golden{}
+	if b, err := os.ReadFile(extraGolden); err == nil {
+		if err := json.Unmarshal(b, &goldens); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, c := range extra {
+		c.Own = true
+		if g, ok := goldens[c.Name]; ok && !*flagUpdate {
+			c.Recorded, c.Exit, c.Stdout, c.Stderr = true, g.Exit, g.Stdout, g.Stderr
+		}
 		if c.CLI == "" {
 			c.CLI = "v2"
 		}

@@ -1,6 +1,7 @@
 package ssmcli
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"regexp"
@@ -28,6 +29,7 @@ type tally struct {
 	recPass, recFail   []string
 	livePass, liveFail []string
 	skipped            map[string]string
+	record             func(string, golden)
 }
 
 func (tl *tally) add(list *[]string, name string) {
@@ -56,6 +58,19 @@ func TestDifferential(t *testing.T) {
 	}
 	tl := &tally{skipped: map[string]string{}}
 	t.Cleanup(func() { report(t, tl, live) })
+	if *flagUpdate {
+		if !live {
+			t.Fatal("-update needs the real AWS CLI")
+		}
+		rec := map[string]golden{}
+		var mu sync.Mutex
+		tl.record = func(name string, g golden) { mu.Lock(); rec[name] = g; mu.Unlock() }
+		t.Cleanup(func() {
+			b, err := json.MarshalIndent(rec, "", " ")
+			must(t, err)
+			must(t, os.WriteFile(extraGolden, append(b, '\n'), 0o644))
+		})
+	}
 	for _, c := range cases {
 		if sel != nil && !sel.MatchString(c.Name) {
 			continue
@@ -78,8 +93,11 @@ func TestDifferential(t *testing.T) {
 					tl.add(&tl.recPass, c.Name)
 				}
 			}
-			if live {
+			if live && (!c.Own || *flagLiveOwn || *flagUpdate) {
 				want, wantSB := runCase(t, c, ca, *flagAWS, false)
+				if c.Own && tl.record != nil {
+					tl.record(c.Name, golden{Exit: want.exit, Stdout: wantSB.normalize(want.stdout), Stderr: wantSB.normalize(want.stderr)})
+				}
 				d := compare(want, got, wantSB, gotSB, debugCase)
 				d = append(d, compareRequests(want, got, wantSB, gotSB)...)
 				if len(d) > 0 {
