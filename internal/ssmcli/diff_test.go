@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -98,6 +99,15 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the tether binary built for the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if tetherBin != "" {
+		os.RemoveAll(filepath.Dir(tetherBin))
+	}
+	os.Exit(code)
+}
+
 func buildTether(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -107,7 +117,11 @@ func buildTether(t *testing.T) string {
 			return
 		}
 		tetherBin = filepath.Join(dir, "tether")
-		out, err := exec.Command("go", "build", "-o", tetherBin, "github.com/tether-ssm/tether/cmd/tether").CombinedOutput()
+		goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+		if _, err := os.Stat(goCmd); err != nil {
+			goCmd = "go"
+		}
+		out, err := exec.Command(goCmd, "build", "-o", tetherBin, "github.com/tether-ssm/tether/cmd/tether").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
