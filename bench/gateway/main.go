@@ -1,0 +1,329 @@
+// Command gateway measures the memory the gateway of a real `tether server`
+// process holds per idle session: it starts the server, creates sessions in
+// its SQLite store, attaches a client websocket and an agent websocket to
+// each (tokens minted with the data directory's token key, as StartSession
+// and CreateDataChannel mint them), checks that each pair is joined (the
+// agent end receives start_publication), lets them sit idle, and reads the
+// server's VmRSS from /proc.
+//
+//	go run ./bench/gateway -n 1000,9900
+//
+// Per-session memory is (RSS with warm-up + N sessions − RSS with the
+// warm-up sessions only) / N, so one-time costs (code paged in, SQLite
+// cache, first allocations) are not counted. Results: bench/README.md.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/tether-ssm/tether/bench/internal/benchstack"
+	"github.com/tether-ssm/tether/internal/sessions"
+	"github.com/tether-ssm/tether/internal/store"
+	"github.com/tether-ssm/tether/internal/store/sqlitestore"
+	"github.com/tether-ssm/tether/internal/token"
+	"github.com/tether-ssm/tether/internal/wire"
+)
+
+const target = "mi-0123456789abcdef0"
+
+func main() {
+	counts := flag.String("n", "1000,9900", "comma-separated session counts")
+	warm := flag.Int("warmup", 100, "sessions attached before the baseline reading (kept attached)")
+	settle := flag.Duration("settle", 12*time.Second, "idle time before the reading (covers two gateway ping rounds)")
+	par := flag.Int("p", 32, "parallel attaches")
+	bin := flag.String("tether", "", "tether binary (default: build ./cmd/tether)")
+	keep := flag.Bool("keep", false, "keep the temporary directories (logs)")
+	flag.Parse()
+	if err := run(*counts, *warm, *settle, *par, *bin, *keep); err != nil {
+		fmt.Fprintln(os.Stderr, "gateway bench:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	n                    int
+	base, loaded, loadMx int64 // KiB
+	threads              int
+	attachTime           time.Duration
+	dropped              int64
+	gcBase, gcLoaded     benchstack.GCTrace // the server's last GC before each reading
+}
+
+func run(countList string, warm int, settle time.Duration, par int, bin string, keep bool) error {
+	limit, err := benchstack.RaiseFileLimit()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "tether-bench-gw-")
+	if err != nil {
+		return err
+	}
+	if !keep {
+		defer os.RemoveAll(tmp)
+	}
+	if bin == "" {
+		if bin, err = benchstack.Build(context.Background(), tmp); err != nil {
+			return err
+		}
+	}
+	var results []result
+	for _, f := range strings.Split(countList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("bad count %q", f)
+		}
+		// Each session is two sockets at the server and two here.
+		if need := uint64(2*(n+warm) + 200); need > limit {
+			return fmt.Errorf("%d sessions need about %d file descriptors per process; RLIMIT_NOFILE is %d", n, need, limit)
+		}
+		dir := filepath.Join(tmp, fmt.Sprintf("n%d", n))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		r, err := measure(bin, dir, n, warm, settle, par)
+		if err != nil {
+			return fmt.Errorf("n=%d: %w", n, err)
+		}
+		results = append(results, r)
+		fmt.Fprintf(os.Stderr, "n=%d done: %+v\n", n, r)
+	}
+	fmt.Printf("Gateway memory per idle session (`tether server` VmRSS; client + agent websocket per session; %d warm-up sessions; idle %s; GOMAXPROCS=%d, %s; RLIMIT_NOFILE %d)\n\n",
+		warm, settle, runtime.GOMAXPROCS(0), runtime.Version(), limit)
+	fmt.Println("| sessions | RSS before | RSS after (max while idle) | per session | of which heap / stacks (last GC) | threads | attach time | sockets dropped |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, r := range results {
+		perMB := func(a, b int) float64 { return float64(b-a) * 1024 / float64(r.n) }
+		fmt.Printf("| %d | %.1f MiB | %.1f MiB (%.1f MiB) | %.1f KiB | %.1f / %.1f KiB | %d | %.1fs | %d |\n", r.n, float64(r.base)/1024,
+			float64(r.loaded)/1024, float64(r.loadMx)/1024, float64(r.loaded-r.base)/float64(r.n),
+			perMB(r.gcBase.LiveMB, r.gcLoaded.LiveMB), perMB(r.gcBase.StackMB, r.gcLoaded.StackMB),
+			r.threads, r.attachTime.Seconds(), r.dropped)
+	}
+	fmt.Println()
+	for _, r := range results {
+		fmt.Printf("n=%d last server GC before: `%s`; after: `%s`\n", r.n, r.gcBase.Line, r.gcLoaded.Line)
+	}
+	return nil
+}
+
+// measure runs one server with warm + n sessions.
+func measure(bin, dir string, n, warm int, settle time.Duration, par int) (result, error) {
+	res := result{n: n}
+	key, err := token.LoadOrCreateKey(filepath.Join(dir, token.KeyFileName))
+	if err != nil {
+		return res, err
+	}
+	tokens, err := token.New(key, token.Config{})
+	if err != nil {
+		return res, err
+	}
+	srv, err := benchstack.StartServer(bin, dir, "warn", []string{"GODEBUG=gctrace=1"})
+	if err != nil {
+		return res, err
+	}
+	defer srv.Stop()
+	ids, err := seed(filepath.Join(dir, "tether.db"), warm+n)
+	if err != nil {
+		return res, err
+	}
+	h := &holder{url: strings.Replace(srv.URL, "http://", "ws://", 1), tokens: tokens}
+	defer h.closeAll()
+	if err := h.attach(ids[:warm], par); err != nil {
+		return res, err
+	}
+	time.Sleep(settle)
+	base, _, err := benchstack.SampleMemory(srv.Pid(), 2*time.Second, 500*time.Millisecond)
+	if err != nil {
+		return res, err
+	}
+	res.base = base.RSS
+	res.gcBase, _ = benchstack.LastGC(srv.Log)
+	t0 := time.Now()
+	if err := h.attach(ids[warm:], par); err != nil {
+		return res, err
+	}
+	res.attachTime = time.Since(t0)
+	time.Sleep(settle)
+	last, mx, err := benchstack.SampleMemory(srv.Pid(), 3*time.Second, 500*time.Millisecond)
+	if err != nil {
+		return res, err
+	}
+	res.loaded, res.loadMx, res.threads = last.RSS, mx, last.Threads
+	res.dropped = h.dropped.Load()
+	res.gcLoaded, _ = benchstack.LastGC(srv.Log)
+	return res, nil
+}
+
+// seed creates count sessions in the server's database, as StartSession
+// would (Connecting, generation 1, owned by the bench user).
+func seed(dbPath string, count int) ([]string, error) {
+	st, err := sqlitestore.Open(dbPath, sqlitestore.DefaultConfig())
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	now := time.Now().UTC()
+	ids := make([]string, count)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s-%017x", benchstack.UserName, i)
+		err := st.CreateSession(context.Background(), store.Session{ID: ids[i], Target: target,
+			Status: store.StatusConnecting, StartDate: now, DocumentName: sessions.DefaultDocument,
+			Owner: benchstack.UserARN, ClientGeneration: 1, LastActivity: now})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
+// holder keeps the bench side of the sockets open, reading (and so
+// answering the gateway's pings) until closed.
+type holder struct {
+	url     string
+	tokens  *token.Codec
+	mu      sync.Mutex
+	conns   []*websocket.Conn
+	wg      sync.WaitGroup
+	closing atomic.Bool
+	dropped atomic.Int64 // sockets the server closed while held
+}
+
+var dialer = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: -1}}
+
+func (h *holder) attach(ids []string, par int) error {
+	work := make(chan string)
+	errc := make(chan error, par)
+	var wg sync.WaitGroup
+	for range par {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range work {
+				if err := h.attachOne(id); err != nil {
+					errc <- fmt.Errorf("session %s: %w", id, err)
+					for range work {
+					}
+					return
+				}
+			}
+		}()
+	}
+	for _, id := range ids {
+		work <- id
+	}
+	close(work)
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}
+
+// attachOne opens the agent end, waits for pause_publication (attached,
+// no client yet), opens the client end and waits for start_publication at
+// the agent end (both attached and joined).
+func (h *holder) attachOne(id string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	now := time.Now()
+	agentTok, err := h.tokens.Seal(token.Claims{SessionID: id, Role: token.RoleAgent, Principal: "node/" + target,
+		IssuedAt: now, Expiry: now.Add(time.Hour)})
+	if err != nil {
+		return err
+	}
+	agent, err := h.open(ctx, id, "", wire.AgentOpenDataChannelInput{MessageSchemaVersion: wire.MessageSchemaVersion,
+		RequestID: wire.NewUUID().String(), TokenValue: agentTok, ClientInstanceID: target})
+	if err != nil {
+		return fmt.Errorf("agent end: %w", err)
+	}
+	if err := expect(ctx, agent, wire.TypePausePublication); err != nil {
+		return fmt.Errorf("agent end: %w", err)
+	}
+	clientTok, err := h.tokens.Seal(token.Claims{SessionID: id, Role: token.RoleClient, Principal: benchstack.UserARN,
+		Generation: 1, IssuedAt: now, Expiry: now.Add(time.Hour)})
+	if err != nil {
+		return err
+	}
+	client, err := h.open(ctx, id, "?role=publish_subscribe", wire.OpenDataChannelInput{MessageSchemaVersion: wire.MessageSchemaVersion,
+		RequestID: wire.NewUUID().String(), TokenValue: clientTok, ClientID: wire.NewUUID().String(), ClientVersion: "1.2.707.0"})
+	if err != nil {
+		return fmt.Errorf("client end: %w", err)
+	}
+	if err := expect(ctx, agent, wire.TypeStartPublication); err != nil {
+		return fmt.Errorf("agent end: %w", err)
+	}
+	h.hold(agent)
+	h.hold(client)
+	return nil
+}
+
+func (h *holder) open(ctx context.Context, id, query string, first any) (*websocket.Conn, error) {
+	c, _, err := websocket.Dial(ctx, h.url+"/v1/data-channel/"+id+query, &websocket.DialOptions{
+		HTTPClient: dialer, CompressionMode: websocket.CompressionDisabled})
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	h.conns = append(h.conns, c)
+	h.mu.Unlock()
+	b, _ := json.Marshal(first)
+	if err := c.Write(ctx, websocket.MessageText, b); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// expect reads frames until one of type typ arrives.
+func expect(ctx context.Context, c *websocket.Conn, typ string) error {
+	for {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			return fmt.Errorf("waiting for %s: %w", typ, err)
+		}
+		if m, err := wire.Decode(b); err == nil && m.MessageType == typ {
+			return nil
+		}
+	}
+}
+
+func (h *holder) hold(c *websocket.Conn) {
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		for {
+			if _, _, err := c.Read(context.Background()); err != nil {
+				if !h.closing.Load() {
+					h.dropped.Add(1)
+				}
+				return
+			}
+		}
+	}()
+}
+
+func (h *holder) closeAll() {
+	h.closing.Store(true)
+	h.mu.Lock()
+	conns := h.conns
+	h.conns = nil
+	h.mu.Unlock()
+	for _, c := range conns {
+		c.CloseNow()
+	}
+	h.wg.Wait()
+}
