@@ -19,6 +19,9 @@ type query struct {
 // compileQuery compiles expr, rendering errors like Python's jmespath as
 // awscli prints them after "Bad value for --query <expr>: ".
 func compileQuery(expr string) (*query, error) {
+	if msg := pyJMESPathCheck(expr); msg != "" {
+		return nil, &validationError{fmt.Sprintf("Bad value for --query %s: %s", expr, msg)}
+	}
 	jp, err := jmespath.Compile(legacyLiterals(expr))
 	if err != nil {
 		return nil, &validationError{fmt.Sprintf("Bad value for --query %s: %s", expr, jmespathErrorText(expr, err))}
