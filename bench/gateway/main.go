@@ -6,7 +6,7 @@
 // agent end receives start_publication), lets them sit idle, and reads the
 // server's VmRSS from /proc.
 //
-//	go run ./bench/gateway -n 1000,9900
+//	go run ./bench/gateway -n 1000,9850
 //
 // Per-session memory is (RSS with warm-up + N sessions − RSS with the
 // warm-up sessions only) / N, so one-time costs (code paged in, SQLite
@@ -16,6 +16,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -41,7 +42,7 @@ import (
 const target = "mi-0123456789abcdef0"
 
 func main() {
-	counts := flag.String("n", "1000,9900", "comma-separated session counts")
+	counts := flag.String("n", "1000,9850", "comma-separated session counts")
 	warm := flag.Int("warmup", 100, "sessions attached before the baseline reading (kept attached)")
 	settle := flag.Duration("settle", 12*time.Second, "idle time before the reading (covers two gateway ping rounds)")
 	par := flag.Int("p", 32, "parallel attaches")
@@ -61,6 +62,8 @@ type result struct {
 	attachTime           time.Duration
 	dropped              int64
 	gcBase, gcLoaded     benchstack.GCTrace // the server's last GC before each reading
+	dropReasons          []string
+	idleCPU              float64 // server CPU seconds per second while idle
 }
 
 func run(countList string, warm int, settle time.Duration, par int, bin string, keep bool) error {
@@ -87,7 +90,7 @@ func run(countList string, warm int, settle time.Duration, par int, bin string, 
 			return fmt.Errorf("bad count %q", f)
 		}
 		// Each session is two sockets at the server and two here.
-		if need := uint64(2*(n+warm) + 200); need > limit {
+		if need := uint64(2*(n+warm) + 64); need > limit {
 			return fmt.Errorf("%d sessions need about %d file descriptors per process; RLIMIT_NOFILE is %d", n, need, limit)
 		}
 		dir := filepath.Join(tmp, fmt.Sprintf("n%d", n))
@@ -103,18 +106,21 @@ func run(countList string, warm int, settle time.Duration, par int, bin string, 
 	}
 	fmt.Printf("Gateway memory per idle session (`tether server` VmRSS; client + agent websocket per session; %d warm-up sessions; idle %s; GOMAXPROCS=%d, %s; RLIMIT_NOFILE %d)\n\n",
 		warm, settle, runtime.GOMAXPROCS(0), runtime.Version(), limit)
-	fmt.Println("| sessions | RSS before | RSS after (max while idle) | per session | of which heap / stacks (last GC) | threads | attach time | sockets dropped |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| sessions | RSS before | RSS after (max while idle) | per session | of which heap / stacks (last GC) | threads | server CPU while idle | attach time | sockets dropped |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range results {
 		perMB := func(a, b int) float64 { return float64(b-a) * 1024 / float64(r.n) }
-		fmt.Printf("| %d | %.1f MiB | %.1f MiB (%.1f MiB) | %.1f KiB | %.1f / %.1f KiB | %d | %.1fs | %d |\n", r.n, float64(r.base)/1024,
+		fmt.Printf("| %d | %.1f MiB | %.1f MiB (%.1f MiB) | %.1f KiB | %.1f / %.1f KiB | %d | %.0f%% | %.1fs | %d |\n", r.n, float64(r.base)/1024,
 			float64(r.loaded)/1024, float64(r.loadMx)/1024, float64(r.loaded-r.base)/float64(r.n),
 			perMB(r.gcBase.LiveMB, r.gcLoaded.LiveMB), perMB(r.gcBase.StackMB, r.gcLoaded.StackMB),
-			r.threads, r.attachTime.Seconds(), r.dropped)
+			r.threads, 100*r.idleCPU, r.attachTime.Seconds(), r.dropped)
 	}
 	fmt.Println()
 	for _, r := range results {
 		fmt.Printf("n=%d last server GC before: `%s`; after: `%s`\n", r.n, r.gcBase.Line, r.gcLoaded.Line)
+		if len(r.dropReasons) > 0 {
+			fmt.Printf("n=%d sockets dropped while held: %s\n", r.n, strings.Join(r.dropReasons, "; "))
+		}
 	}
 	return nil
 }
@@ -156,13 +162,27 @@ func measure(bin, dir string, n, warm int, settle time.Duration, par int) (resul
 		return res, err
 	}
 	res.attachTime = time.Since(t0)
+	cpu0, err := benchstack.CPUTime(srv.Pid())
+	if err != nil {
+		return res, err
+	}
 	time.Sleep(settle)
+	cpu1, err := benchstack.CPUTime(srv.Pid())
+	if err != nil {
+		return res, err
+	}
+	res.idleCPU = float64(cpu1-cpu0) / float64(settle)
 	last, mx, err := benchstack.SampleMemory(srv.Pid(), 3*time.Second, 500*time.Millisecond)
 	if err != nil {
 		return res, err
 	}
 	res.loaded, res.loadMx, res.threads = last.RSS, mx, last.Threads
 	res.dropped = h.dropped.Load()
+	h.mu.Lock()
+	for why, k := range h.reasons {
+		res.dropReasons = append(res.dropReasons, fmt.Sprintf("%d× %s", k, why))
+	}
+	h.mu.Unlock()
 	res.gcLoaded, _ = benchstack.LastGC(srv.Log)
 	return res, nil
 }
@@ -198,7 +218,8 @@ type holder struct {
 	conns   []*websocket.Conn
 	wg      sync.WaitGroup
 	closing atomic.Bool
-	dropped atomic.Int64 // sockets the server closed while held
+	dropped atomic.Int64   // sockets the server closed while held
+	reasons map[string]int // why, by close reason or error; guarded by mu
 }
 
 var dialer = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: -1}}
@@ -309,6 +330,17 @@ func (h *holder) hold(c *websocket.Conn) {
 			if _, _, err := c.Read(context.Background()); err != nil {
 				if !h.closing.Load() {
 					h.dropped.Add(1)
+					why := err.Error()
+					var ce websocket.CloseError
+					if errors.As(err, &ce) {
+						why = fmt.Sprintf("close %d %q", ce.Code, ce.Reason)
+					}
+					h.mu.Lock()
+					if h.reasons == nil {
+						h.reasons = map[string]int{}
+					}
+					h.reasons[why]++
+					h.mu.Unlock()
 				}
 				return
 			}

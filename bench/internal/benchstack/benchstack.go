@@ -226,6 +226,28 @@ func LastGC(path string) (GCTrace, error) {
 	return GCTrace{Line: string(m[0]), LiveMB: live, StackMB: stacks}, nil
 }
 
+// CPUTime returns the user+system CPU time pid has used, from
+// /proc/<pid>/stat (clock ticks of 10 ms, the Linux USER_HZ).
+func CPUTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the parenthesised command name; utime and stime are
+	// fields 14 and 15 of the whole line.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, errors.New("malformed /proc stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * 10 * time.Millisecond, nil
+}
+
 // SampleMemory reads pid's memory every interval for d and returns the
 // last sample and the largest RSS seen.
 func SampleMemory(pid int, d, interval time.Duration) (last Memory, maxRSS int64, err error) {
