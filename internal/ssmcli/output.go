@@ -30,14 +30,26 @@ func (inv *invocation) output(r *result) error {
 	format := inv.set.output
 	switch format {
 	case "text":
-		inv.formatTextResult(&b, r)
+		if err := inv.formatTextResult(&b, r); err != nil {
+			// Pages before the failing one were already printed.
+			if b.Len() > 0 {
+				_ = inv.write(b.String(), tty)
+			}
+			return err
+		}
 	case "yaml-stream":
-		for _, p := range inv.streamPages(r) {
+		pages, err := inv.streamPages(r)
+		if err != nil {
+			return err
+		}
+		for _, p := range pages {
 			formatYAML(&b, []any{p}, inv.ob)
 		}
 	default:
-		data := any(r.merged(inv.ob))
-		data = inv.q.search(data, inv.ob)
+		data, err := inv.q.search(r.merged(inv.ob), inv.ob)
+		if err != nil {
+			return err
+		}
 		switch format {
 		case "table":
 			color := inv.g.color == "on" || (inv.g.color == "auto" && tty)
@@ -69,42 +81,64 @@ func isEmptyMap(v any) bool {
 	return ok && len(m) == 0
 }
 
-func (inv *invocation) streamPages(r *result) []any {
+func (inv *invocation) streamPages(r *result) ([]any, error) {
 	var out []any
 	for _, p := range r.pages {
-		v := inv.q.search(p, inv.ob)
+		v, err := inv.q.search(p, inv.ob)
+		if err != nil {
+			return nil, err
+		}
 		if !r.paginated && isEmptyMap(v) {
 			continue
 		}
 		out = append(out, v)
 	}
-	return out
+	return out, nil
 }
 
 // formatTextResult is the TextFormatter: pages are formatted one by one.
-func (inv *invocation) formatTextResult(b *strings.Builder, r *result) {
+func (inv *invocation) formatTextResult(b *strings.Builder, r *result) error {
 	if !r.paginated {
-		formatText(b, inv.q.search(r.pages[0], inv.ob))
-		return
+		v, err := inv.q.search(r.pages[0], inv.ob)
+		if err != nil {
+			return err
+		}
+		formatText(b, v)
+		return nil
 	}
 	for i, p := range r.pages {
-		cur := map[string]any{}
-		var keys []string
-		if i == 0 {
-			for _, k := range inv.ob.keys(r.nonAgg) {
-				cur[k] = r.nonAgg[k]
-				keys = append(keys, k)
-			}
+		v, err := inv.q.search(inv.textPage(r, i, p), inv.ob)
+		if err != nil {
+			return err
 		}
-		cur[r.resultKey] = p[r.resultKey]
-		keys = append(keys, r.resultKey)
-		inv.ob.set(cur, keys)
-		formatText(b, inv.q.search(cur, inv.ob))
+		formatText(b, v)
 	}
 	if r.resumeToken != "" {
 		inner := map[string]any{"NextToken": r.resumeToken}
-		formatText(b, inv.q.search(map[string]any{"NextToken": inner}, inv.ob))
+		v, err := inv.q.search(map[string]any{"NextToken": inner}, inv.ob)
+		if err != nil {
+			return err
+		}
+		formatText(b, v)
 	}
+	return nil
+}
+
+// textPage is what the text formatter sees of page i: the result key,
+// plus the non-aggregated keys on the first page.
+func (inv *invocation) textPage(r *result, i int, p map[string]any) map[string]any {
+	cur := map[string]any{}
+	var keys []string
+	if i == 0 {
+		for _, k := range inv.ob.keys(r.nonAgg) {
+			cur[k] = r.nonAgg[k]
+			keys = append(keys, k)
+		}
+	}
+	cur[r.resultKey] = p[r.resultKey]
+	keys = append(keys, r.resultKey)
+	inv.ob.set(cur, keys)
+	return cur
 }
 
 // write sends output to the pager when stdout is a terminal, else to

@@ -166,6 +166,13 @@ func (inv *invocation) paginated(ctx context.Context, c *client) error {
 			break
 		}
 		res.pages = append(res.pages, page)
+		if inv.set.output == "text" && inv.q != nil {
+			// The text formatter consumes pages as they arrive: a query
+			// error on this page stops the pagination here.
+			if _, err := inv.q.search(inv.textPage(res, len(res.pages)-1, page), inv.ob); err != nil {
+				break
+			}
+		}
 		total += n
 		nt, _ := page[pg.OutputToken].(string)
 		if nt == "" {

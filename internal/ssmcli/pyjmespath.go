@@ -18,7 +18,7 @@ func pyJMESPathCheck(expr string) string {
 	if lerr != nil {
 		return fmt.Sprintf("Bad jmespath expression: %s:\n%s\n%s^", lerr.msg, expr, strings.Repeat(" ", lerr.pos))
 	}
-	p := &pyParser{toks: toks}
+	p := &pyParser{toks: toks, src: expr}
 	err := p.parse()
 	if err == nil {
 		return ""
@@ -210,8 +210,18 @@ type pyParseError struct {
 }
 
 type pyParser struct {
-	toks []pyToken
-	i    int
+	toks  []pyToken
+	i     int
+	src   string
+	depth int      // >0 inside projections and filters
+	calls []pyCall // function calls in source order
+}
+
+// pyCall is a function call seen by the parser.
+type pyCall struct {
+	name     string
+	args     []string // argument source text
+	topLevel bool     // evaluated against the root, not inside a projection
 }
 
 // pyPanic carries a parse error out of the recursive descent.
@@ -384,16 +394,22 @@ func (p *pyParser) led(t, left string) string {
 			prev := p.tok(-2)
 			p.fail(prev, fmt.Sprintf("Invalid function name '%s'", prev.value))
 		}
+		call := pyCall{name: p.tok(-2).value, topLevel: p.depth == 0}
 		for p.cur() != "rparen" {
+			start := p.tok(0).start
 			p.expression(0)
+			call.args = append(call.args, string([]rune(p.src)[start:p.tok(0).start]))
 			if p.cur() == "comma" {
 				p.match("comma")
 			}
 		}
 		p.match("rparen")
+		p.calls = append(p.calls, call)
 		return "function_expression"
 	case "filter":
+		p.depth++
 		p.expression(0)
+		p.depth--
 		p.match("rbracket")
 		if p.cur() != "flatten" {
 			p.projectionRHS(pyBindingPower["filter"])
@@ -480,6 +496,8 @@ func (p *pyParser) multiSelectHash() {
 }
 
 func (p *pyParser) projectionRHS(bp int) {
+	p.depth++
+	defer func() { p.depth-- }()
 	switch {
 	case pyBindingPower[p.cur()] < pyProjectionStop:
 	case p.cur() == "lbracket", p.cur() == "filter":

@@ -184,18 +184,18 @@ func legacyLiterals(expr string) string {
 }
 
 // search applies the query to data.
-func (q *query) search(data any, ob *orderBook) any {
+func (q *query) search(data any, ob *orderBook) (any, error) {
 	if q == nil {
-		return data
+		return data, nil
 	}
 	res, err := q.jp.Search(data)
 	if err != nil {
-		return nil
+		return nil, queryRuntimeError(q.expr, data, err, ob)
 	}
 	if strings.Contains(q.expr, "keys(") {
 		res = orderKeyLists(res, ob)
 	}
-	return res
+	return res, nil
 }
 
 // orderKeyLists puts the result of keys() in the key order of the object

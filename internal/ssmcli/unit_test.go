@@ -256,16 +256,16 @@ func FuzzPyJSONError(f *testing.F) {
 func TestPyJMESPathErrors(t *testing.T) {
 	// Messages produced by Python's jmespath as awscli prints them.
 	for expr, want := range map[string]string{
-		"[SessionId": "Invalid jmespath expression: Incomplete expression:\n\"[SessionId\"\n           ^",
-		"a.":         "Expecting: ['quoted_identifier', 'unquoted_identifier', 'lbracket', 'lbrace'], got: eof: Parse error at column 2, token \"\" (EOF), for expression:\n\"a.\"\n   ^",
-		"foo bar":    "Unexpected token: bar: Parse error at column 4, token \"bar\" (UNQUOTED_IDENTIFIER), for expression:\n\"foo bar\"\n     ^",
-		"`abc":       "Bad jmespath expression: Unclosed ` delimiter:\n`abc\n^",
-		"a..b":       "Expecting: ['quoted_identifier', 'unquoted_identifier', 'lbracket', 'lbrace'], got: dot: Parse error at column 2, token \".\" (DOT), for expression:\n\"a..b\"\n   ^",
-		"@@":         "Unexpected token: @: Parse error at column 1, token \"@\" (CURRENT), for expression:\n\"@@\"\n  ^",
-		"]":          "invalid token: Parse error at column 0, token \"]\" (RBRACKET), for expression:\n\"]\"\n ^",
-		"'abc":       "Bad jmespath expression: Unclosed ' delimiter:\n'abc\n^",
-		"@.{}":       "Expecting: ['quoted_identifier', 'unquoted_identifier'], got: rbrace: Parse error at column 3, token \"}\" (RBRACE), for expression:\n\"@.{}\"\n    ^",
-		"a[?b==`1`]": "",
+		"[SessionId":                "Invalid jmespath expression: Incomplete expression:\n\"[SessionId\"\n           ^",
+		"a.":                        "Expecting: ['quoted_identifier', 'unquoted_identifier', 'lbracket', 'lbrace'], got: eof: Parse error at column 2, token \"\" (EOF), for expression:\n\"a.\"\n   ^",
+		"foo bar":                   "Unexpected token: bar: Parse error at column 4, token \"bar\" (UNQUOTED_IDENTIFIER), for expression:\n\"foo bar\"\n     ^",
+		"`abc":                      "Bad jmespath expression: Unclosed ` delimiter:\n`abc\n^",
+		"a..b":                      "Expecting: ['quoted_identifier', 'unquoted_identifier', 'lbracket', 'lbrace'], got: dot: Parse error at column 2, token \".\" (DOT), for expression:\n\"a..b\"\n   ^",
+		"@@":                        "Unexpected token: @: Parse error at column 1, token \"@\" (CURRENT), for expression:\n\"@@\"\n  ^",
+		"]":                         "invalid token: Parse error at column 0, token \"]\" (RBRACKET), for expression:\n\"]\"\n ^",
+		"'abc":                      "Bad jmespath expression: Unclosed ' delimiter:\n'abc\n^",
+		"@.{}":                      "Expecting: ['quoted_identifier', 'unquoted_identifier'], got: rbrace: Parse error at column 3, token \"}\" (RBRACE), for expression:\n\"@.{}\"\n    ^",
+		"a[?b==`1`]":                "",
 		"Sessions[?Status==`Nope`]": "",
 	} {
 		if got := pyJMESPathCheck(expr); got != want {
