@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -31,6 +32,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/creack/pty"
 
 	"github.com/tether-ssm/tether/bench/internal/benchstack"
 	"github.com/tether-ssm/tether/internal/client"
@@ -51,6 +53,7 @@ func main() {
 }
 
 type timing struct {
+	id                      string
 	start, handshake, first time.Duration // since before StartSession
 }
 
@@ -107,7 +110,7 @@ func run(n int, shell string, idle time.Duration, bin string, keep bool) error {
 		return err
 	}
 
-	fmt.Printf("Agent and session start (`tether server` + `tether agent run` on 127.0.0.1, shell %q; GOMAXPROCS=%d, %s)\n\n",
+	fmt.Printf("Agent and session start (`tether server` + `tether agent run` on 127.0.0.1, shell %s; GOMAXPROCS=%d, %s)\n\n",
 		shellName(shell), runtime.GOMAXPROCS(0), runtime.Version())
 	fmt.Println("| agent, idle | VmRSS | max VmRSS while sampled | VmHWM (peak since start) | threads |")
 	fmt.Println("|---|---:|---:|---:|---:|")
@@ -128,6 +131,28 @@ func run(n int, shell string, idle time.Duration, bin string, keep bool) error {
 	row("StartSession answered", func(t timing) time.Duration { return t.start })
 	row("handshake complete", func(t timing) time.Duration { return t.handshake })
 	row("first shell byte at the client", func(t timing) time.Duration { return t.first })
+	if base, err := shellBaseline(shell, 20); err == nil {
+		var d []time.Duration
+		for _, b := range base {
+			d = append(d, b)
+		}
+		slices.Sort(d)
+		pct := func(p float64) string { return ms(d[int(float64(len(d)-1)*p+0.5)]) }
+		fmt.Printf("| the same shell alone on a PTY, no Tether (%d runs) | %s | %s | %s | %s | %s |\n", len(d),
+			pct(0.5), pct(0.9), pct(0.99), ms(d[0]), ms(d[len(d)-1]))
+	} else {
+		fmt.Fprintln(os.Stderr, "shell baseline:", err)
+	}
+	var slow []string
+	for _, t := range ts {
+		if t.handshake > 100*time.Millisecond {
+			slow = append(slow, t.id)
+		}
+	}
+	fmt.Printf("\nHandshakes slower than 100 ms: %d of %d\n", len(slow), len(ts))
+	if len(slow) > 0 {
+		fmt.Fprintf(os.Stderr, "slow handshakes: %s\n", strings.Join(slow, " "))
+	}
 	return nil
 }
 
@@ -137,9 +162,59 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Micros
 
 func shellName(s string) string {
 	if s == "" {
-		return "agent default"
+		return loginShell() + " (the agent's default: the login shell)"
 	}
 	return s
+}
+
+// shellBaseline times the shell the agent runs (as a login shell, with the
+// agent's TERM) from start to its first output byte on a PTY, without
+// Tether, n times.
+func shellBaseline(shell string, n int) ([]time.Duration, error) {
+	if shell == "" {
+		shell = loginShell()
+	}
+	var out []time.Duration
+	for range n {
+		cmd := &exec.Cmd{Path: shell, Args: []string{"-" + filepath.Base(shell)},
+			Env: []string{"HOME=" + os.Getenv("HOME"), "PATH=" + os.Getenv("PATH"), "TERM=xterm-256color", "SHELL=" + shell}}
+		t0 := time.Now()
+		f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
+		if err != nil {
+			return nil, err
+		}
+		buf := make([]byte, 1024)
+		_, err = f.Read(buf)
+		d := time.Since(t0)
+		cmd.Process.Kill()
+		cmd.Wait()
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// loginShell is the current user's shell from /etc/passwd (the agent's
+// default), or /bin/sh.
+func loginShell() string {
+	u, err := user.Current()
+	if err != nil {
+		return "/bin/sh"
+	}
+	b, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		return "/bin/sh"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) == 7 && f[0] == u.Username && f[6] != "" {
+			return f[6]
+		}
+	}
+	return "/bin/sh"
 }
 
 // startAgent registers an agent through an activation and runs it until
@@ -191,7 +266,7 @@ func session(ctx context.Context, api *ssm.Client, nodeID string) (timing, error
 	if err != nil {
 		return t, fmt.Errorf("start session: %w", err)
 	}
-	t.start = time.Since(t0)
+	t.start, t.id = time.Since(t0), *out.SessionId
 	s, err := client.Open(ctx, client.Config{SessionID: *out.SessionId, StreamURL: *out.StreamUrl, Token: *out.TokenValue})
 	if err != nil {
 		return t, err
