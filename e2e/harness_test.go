@@ -137,7 +137,13 @@ type stackOptions struct {
 
 func newStack(t *testing.T, o stackOptions) *stack {
 	t.Helper()
-	s := &stack{t: t, dataDir: t.TempDir(), addr: freeAddr(t)}
+	return newStackAt(t, freeAddr(t), o)
+}
+
+// newStackAt is newStack with the server on addr.
+func newStackAt(t *testing.T, addr string, o stackOptions) *stack {
+	t.Helper()
+	s := &stack{t: t, dataDir: t.TempDir(), addr: addr}
 	s.url = "http://" + s.addr
 	cfg := fmt.Sprintf("users:\n  - name: alice\n    access_key_id: %s\n    secret_access_key: %s\n%s\n", accessKey, secretKey, strings.Join(o.config, "\n"))
 	if err := os.WriteFile(filepath.Join(s.dataDir, "config.yaml"), []byte(cfg), 0o600); err != nil {

@@ -48,6 +48,11 @@ func (a *Agent) runSession(ctx context.Context, task controlchannel.TaskPayload)
 func (dc *dataChannel) run(ctx context.Context, task controlchannel.TaskPayload) (status, output string) {
 	ep, err := stream.New(stream.Config{
 		Role: stream.RoleAgent, Mode: stream.ModeInterop, Logger: dc.a.log,
+		// The real plugin never re-acknowledges a duplicate (protocol.md
+		// §4.6): without this a message whose ack died with a connection
+		// would stay in the window for ever. Fast mode (a Tether client,
+		// which re-acks) does not need it.
+		PresumeDeliveredAfter: 30,
 		OnControl:        dc.onControl,
 		OnTransportError: func(stream.Transport, error) { go dc.reconnect() },
 	})

@@ -457,6 +457,9 @@ func (s *Session) answerHandshake(ctx context.Context, data []byte) error {
 // ActionTetherStream is the handshake action of a Tether agent.
 const ActionTetherStream wire.ActionType = "TetherStream"
 
+// StatsForTest returns the stream's counters.
+func (s *Session) StatsForTest() stream.Stats { return s.ep.Stats() }
+
 // Close ends the client side: it stops reconnecting and closes the stream
 // without waiting for acknowledgements.
 func (s *Session) Close() error {

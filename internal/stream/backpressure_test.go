@@ -58,12 +58,15 @@ func TestBackpressure(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-	// It gets exactly the window plus the receiver's buffer through.
-	eventually(t, 10*time.Second, "window and buffer full", func() bool {
+	// It gets exactly the window plus the receiver's buffers through: the
+	// inbox and, parked behind it, as much again (the receiver keeps reading
+	// its transport so that acks of its own writes are never stuck).
+	const bound = window + 2*buffer
+	eventually(t, 10*time.Second, "window and buffers full", func() bool {
 		mu.Lock()
 		n := written
 		mu.Unlock()
-		return n == window+buffer && client.Stats().UnackedBytes == window && agent.Stats().BufferedBytes == buffer
+		return n == bound && client.Stats().UnackedBytes == window && agent.Stats().BufferedBytes == 2*buffer
 	})
 	// Time passes, retransmission timers fire; nothing grows. (The client's
 	// sender is itself blocked in Send on the full pipe.)
@@ -73,8 +76,8 @@ func TestBackpressure(t *testing.T) {
 	mu.Lock()
 	got := written
 	mu.Unlock()
-	if got != window+buffer {
-		t.Fatalf("writer got %d bytes through, bound is %d", got, window+buffer)
+	if got != bound {
+		t.Fatalf("writer got %d bytes through, bound is %d", got, bound)
 	}
 	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
 	n, err := client.Write(short, wire.PayloadOutput, make([]byte, chunk))
@@ -83,7 +86,7 @@ func TestBackpressure(t *testing.T) {
 		t.Fatalf("Write on a full window = %d, %v; want it to block", n, err)
 	}
 	cs, as := client.Stats(), agent.Stats()
-	if cs.UnackedBytes > window || cs.Unacked > window/chunk || as.BufferedBytes > buffer || as.Buffered > buffer/chunk {
+	if cs.UnackedBytes > window || cs.Unacked > window/chunk || as.BufferedBytes > 2*buffer || as.Buffered > 2*buffer/chunk {
 		t.Fatalf("bounds exceeded: client %+v agent %+v", cs, as)
 	}
 	var after runtime.MemStats
@@ -93,16 +96,29 @@ func TestBackpressure(t *testing.T) {
 		t.Fatalf("heap grew by %d bytes while blocked", grew)
 	}
 
-	// The reader comes back: everything arrives in order.
+	// The reader comes back: everything arrives in order. Messages the full
+	// receiver dropped come back when their retransmission timer fires, so
+	// fake time moves on whenever the reader waits.
+	read := func() (stream.Payload, error) {
+		for {
+			short, cancel := context.WithTimeout(ctx, 5*time.Millisecond)
+			p, err := agent.Read(short)
+			cancel()
+			if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+				return p, err
+			}
+			clk.Advance(100 * time.Millisecond)
+		}
+	}
 	for i := 0; ; i++ {
-		p, err := agent.Read(ctx)
+		p, err := read()
 		if err != nil {
 			t.Fatalf("read %d: %v\nclient %s\nagent %s", i, err, client.StateForTest(), agent.StateForTest())
 		}
 		if p.Seq != int64(i) || p.Data[0] != byte(i) || p.Data[1] != byte(i>>8) || len(p.Data) != chunk {
 			t.Fatalf("message %d: seq %d data %x", i, p.Seq, p.Data[:2])
 		}
-		if i == 3*(window+buffer)/chunk {
+		if i == 3*bound/chunk {
 			break // the writer got well past the old bound
 		}
 	}

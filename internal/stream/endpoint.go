@@ -419,6 +419,9 @@ func (e *Endpoint) Read(ctx context.Context) (Payload, error) {
 		e.inbox, e.inboxHead = e.inbox[:0], 0
 	}
 	e.inboxBytes -= len(p.Data)
+	if len(e.ooo) > 0 {
+		e.drainRoomLocked()
+	}
 	notify(&e.roomWait)
 	e.mu.Unlock()
 	return p, nil

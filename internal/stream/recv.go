@@ -135,59 +135,74 @@ func (e *Endpoint) noteEvidenceLocked(seq int64, gen uint64) {
 }
 
 // handleData applies the receive rules of protocol.md §4.3 (with duplicates
-// re-acked, as the agent does). In-order data that does not fit the inbox
-// makes this goroutine wait for Read; false means stop receiving.
+// re-acked, as the agent does). It never blocks: the transport is always
+// read, so acknowledgements of this endpoint's own writes get through even
+// while the application is not reading (a PTY whose input is full cannot
+// drain its output otherwise). In-order data that does not fit the inbox
+// waits with the out-of-order messages, acked, and Read moves it up; when
+// that buffer is full too, the message is dropped unacknowledged and the
+// peer resends it. It reports false when the receiver must stop.
 func (e *Endpoint) handleData(m *wire.Message, gen uint64) bool {
 	n := len(m.Payload)
 	s := m.SequenceNumber
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.unpauseLocked()
-	for {
-		if e.closed || gen != e.gen {
-			return false
-		}
-		switch {
-		case s < e.expected:
-			e.stats.Duplicates++
-			e.queueAckLocked(s, m.MessageID, true)
-			return true
-		case s == e.expected:
-			if !e.inboxRoomLocked(n) {
-				ch := waitChan(&e.roomWait)
-				e.mu.Unlock()
-				select {
-				case <-ch:
-				case <-e.done:
-				}
-				e.mu.Lock()
-				continue
-			}
-			e.deliverLocked(Payload{Type: m.PayloadType, Data: m.Payload, Seq: s})
-			id := e.drainOOOLocked(m.MessageID)
-			if e.cfg.CumulativeAck {
-				e.queueAckLocked(e.expected-1, id, true)
-			} else {
-				e.queueAckLocked(s, m.MessageID, false)
-			}
-			notify(&e.readWait)
-			return true
-		default:
-			if _, dup := e.ooo[s]; dup {
-				e.stats.Duplicates++
-				e.queueAckLocked(s, m.MessageID, false)
-				return true
-			}
-			if len(e.ooo) >= e.cfg.RecvBufferMessages || e.oooBytes+n > e.cfg.RecvBufferBytes {
-				e.stats.Dropped++ // not acked: the peer resends it
-				return true
-			}
-			e.ooo[s] = oooEntry{Payload{Type: m.PayloadType, Data: m.Payload, Seq: s}, m.MessageID}
-			e.oooBytes += n
-			e.stats.OutOfOrder++
+	if e.closed || gen != e.gen {
+		return false
+	}
+	if _, parked := e.ooo[s]; parked {
+		e.stats.Duplicates++
+		e.queueAckLocked(s, m.MessageID, false)
+		return true
+	}
+	switch {
+	case s < e.expected:
+		e.stats.Duplicates++
+		e.queueAckLocked(s, m.MessageID, true)
+	case s == e.expected && e.inboxRoomLocked(n) && len(e.ooo) == 0:
+		e.deliverLocked(Payload{Type: m.PayloadType, Data: m.Payload, Seq: s})
+		if e.cfg.CumulativeAck {
+			e.queueAckLocked(e.expected-1, m.MessageID, true)
+		} else {
 			e.queueAckLocked(s, m.MessageID, false)
+		}
+		notify(&e.readWait)
+	case s == e.expected && e.inboxRoomLocked(n):
+		e.deliverLocked(Payload{Type: m.PayloadType, Data: m.Payload, Seq: s})
+		id := e.drainOOOLocked(m.MessageID)
+		if e.cfg.CumulativeAck {
+			e.queueAckLocked(e.expected-1, id, true)
+		} else {
+			e.queueAckLocked(s, m.MessageID, false)
+		}
+		notify(&e.readWait)
+	default: // ahead of a gap, or in order while the inbox is full
+		if len(e.ooo) >= e.cfg.RecvBufferMessages || e.oooBytes+n > e.cfg.RecvBufferBytes {
+			e.stats.Dropped++ // not acked: the peer resends it
 			return true
 		}
+		e.ooo[s] = oooEntry{Payload{Type: m.PayloadType, Data: m.Payload, Seq: s}, m.MessageID}
+		e.oooBytes += n
+		if s > e.expected {
+			e.stats.OutOfOrder++
+		}
+		e.queueAckLocked(s, m.MessageID, false)
+	}
+	return true
+}
+
+// drainRoomLocked moves parked in-order messages to the inbox while they
+// fit; Read calls it as it makes room. They were acked when parked.
+func (e *Endpoint) drainRoomLocked() {
+	for {
+		o, ok := e.ooo[e.expected]
+		if !ok || !e.inboxRoomLocked(len(o.p.Data)) {
+			return
+		}
+		delete(e.ooo, e.expected)
+		e.oooBytes -= len(o.p.Data)
+		e.deliverLocked(o.p)
 	}
 }
 
