@@ -53,8 +53,8 @@ func (dc *dataChannel) run(ctx context.Context, task controlchannel.TaskPayload)
 		// would stay in the window for ever. Fast mode (a Tether client,
 		// which re-acks) does not need it.
 		PresumeDeliveredAfter: 30,
-		OnControl:        dc.onControl,
-		OnTransportError: func(stream.Transport, error) { go dc.reconnect() },
+		OnControl:             dc.onControl,
+		OnTransportError:      func(stream.Transport, error) { go dc.reconnect() },
 	})
 	if err != nil {
 		return controlchannel.StatusFailed, err.Error()
