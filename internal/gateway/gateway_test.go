@@ -213,13 +213,27 @@ func TestShellSessionEchoResizeAndExit(t *testing.T) {
 func TestNonInteractiveCommand(t *testing.T) {
 	e := newEnv(t, gateway.Config{})
 	c, _ := e.startSession("AWS-StartNonInteractiveCommand", map[string][]string{"command": {"echo out; echo err >&2; exit 3"}})
-	var out bytes.Buffer
-	readUntil(t, c, &out, "err")
-	readUntil(t, c, &out, "out")
-	select {
-	case <-c.Done():
-	case <-time.After(30 * time.Second):
-		t.Fatal("command session did not end")
+	ctx := testCtx(t)
+	var stdout, stderr bytes.Buffer
+	code := -1
+	for {
+		p, err := c.Read(ctx)
+		if errors.Is(err, client.ErrEnded) {
+			break
+		}
+		must(t, err)
+		switch p.Type {
+		case wire.PayloadOutput:
+			stdout.Write(p.Data)
+		case wire.PayloadStdErr:
+			stderr.Write(p.Data)
+		case wire.PayloadExitCode:
+			code, err = wire.ParseExitCode(p.Data)
+			must(t, err)
+		}
+	}
+	if stdout.String() != "out\n" || stderr.String() != "err\n" || code != 3 {
+		t.Fatalf("stdout %q, stderr %q, exit code %d; want out, err, 3", stdout.String(), stderr.String(), code)
 	}
 }
 
