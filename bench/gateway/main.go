@@ -48,12 +48,20 @@ func main() {
 	par := flag.Int("p", 32, "parallel attaches")
 	bin := flag.String("tether", "", "tether binary (default: build ./cmd/tether)")
 	keep := flag.Bool("keep", false, "keep the temporary directories (logs)")
+	senv := flag.String("server-env", "", "extra environment for the server, comma-separated (e.g. GOGC=50)")
 	flag.Parse()
+	if *senv != "" {
+		serverEnv = append(serverEnv, strings.Split(*senv, ",")...)
+	}
 	if err := run(*counts, *warm, *settle, *par, *bin, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "gateway bench:", err)
 		os.Exit(1)
 	}
 }
+
+// serverEnv is added to the server's environment; gctrace lets the table
+// split the memory into heap and stacks.
+var serverEnv = []string{"GODEBUG=gctrace=1"}
 
 type result struct {
 	n                    int
@@ -104,8 +112,8 @@ func run(countList string, warm int, settle time.Duration, par int, bin string, 
 		results = append(results, r)
 		fmt.Fprintf(os.Stderr, "n=%d done: %+v\n", n, r)
 	}
-	fmt.Printf("Gateway memory per idle session (`tether server` VmRSS; client + agent websocket per session; %d warm-up sessions; idle %s; GOMAXPROCS=%d, %s; RLIMIT_NOFILE %d)\n\n",
-		warm, settle, runtime.GOMAXPROCS(0), runtime.Version(), limit)
+	fmt.Printf("Gateway memory per idle session (`tether server` VmRSS; client + agent websocket per session; %d warm-up sessions; idle %s; GOMAXPROCS=%d, %s; RLIMIT_NOFILE %d; server env %s)\n\n",
+		warm, settle, runtime.GOMAXPROCS(0), runtime.Version(), limit, strings.Join(serverEnv, " "))
 	fmt.Println("| sessions | RSS before | RSS after (max while idle) | per session | of which heap / stacks (last GC) | threads | server CPU while idle | attach time | sockets dropped |")
 	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range results {
@@ -136,7 +144,7 @@ func measure(bin, dir string, n, warm int, settle time.Duration, par int) (resul
 	if err != nil {
 		return res, err
 	}
-	srv, err := benchstack.StartServer(bin, dir, "warn", []string{"GODEBUG=gctrace=1"})
+	srv, err := benchstack.StartServer(bin, dir, "warn", serverEnv)
 	if err != nil {
 		return res, err
 	}

@@ -4,7 +4,9 @@
 // Writes go through a single connection, so read-modify-write operations
 // (UpdateSession, RegisterNode) are serialised inside the process and guarded
 // by IMMEDIATE transactions against other processes sharing the file. Reads
-// use a separate pool and never block writers (WAL).
+// use a separate pool and never block writers (WAL). Hot statements are
+// prepared once per pool, and UpdateSession writes back only the columns its
+// fn changed (see update.go).
 //
 // Durability: every committed transaction survives a crash of the process
 // (kill -9 included). With Config.Synchronous "NORMAL" (the default) the last
