@@ -18,7 +18,7 @@ import (
 	"github.com/tether-ssm/tether/internal/store/storetest"
 )
 
-func open(t *testing.T, path string) *sqlitestore.Store {
+func open(t testing.TB, path string) *sqlitestore.Store {
 	t.Helper()
 	s, err := sqlitestore.Open(path, sqlitestore.DefaultConfig())
 	if err != nil {
