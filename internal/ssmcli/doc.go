@@ -16,7 +16,16 @@
 // embedded from model/ssm.json, so output keys follow model order.
 //
 // One file per concern: args.go (option parsing), model.go (shapes),
-// params.go and shorthand.go (parameter values), validate.go, client.go
-// (HTTP, signing, retries), response.go, paginate.go, query.go, the
-// format_*.go output formatters, skeleton.go, start.go and main.go.
+// params.go and shorthand.go (parameter values), validate.go, config.go,
+// client.go and rawheaders.go (HTTP, signing, retries, wire-order
+// headers), response.go, paginate.go, query.go with pyjmespath.go and
+// queryerr.go (Python-identical query errors), the format_*.go output
+// formatters, output.go (format dispatch, pager), skeleton.go, start.go,
+// prompt.go and main.go.
+//
+// Known differences from AWS CLI 2.9.19: man-page help and --debug logs
+// are not reproduced; --cli-auto-prompt asks only for missing required
+// parameters; file:///dev/stdin works for --cli-input-json (2.9.19 fails);
+// AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_SSM are honoured (2.9.19 predates
+// them).
 package ssmcli
