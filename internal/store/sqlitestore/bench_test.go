@@ -79,3 +79,17 @@ func BenchmarkGetSession(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkListActive10k lists 10,000 active sessions, what the gateway's
+// once-a-second idle sweep asks for when that many sessions are open.
+func BenchmarkListActive10k(b *testing.B) {
+	ctx := context.Background()
+	s, _ := benchSessions(b, 10000)
+	b.ResetTimer()
+	for range b.N {
+		got, err := s.ListSessions(ctx, store.SessionQuery{})
+		if err != nil || len(got) != 10000 {
+			b.Fatalf("ListSessions: %d sessions, %v", len(got), err)
+		}
+	}
+}

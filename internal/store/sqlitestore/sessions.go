@@ -138,8 +138,10 @@ func scanSessionRaw(r scanner) (store.Session, string, error) {
 	}
 	sess.Status = store.SessionStatus(status)
 	sess.StartDate, sess.EndDate, sess.LastActivity = fromMs(startMs), fromMs(endMs), fromMs(lastMs)
-	if err := json.Unmarshal([]byte(params), &sess.Parameters); err != nil {
-		return store.Session{}, "", fmt.Errorf("decode parameters: %w", err)
+	if params != "{}" { // most sessions have none: skip the decoder
+		if err := json.Unmarshal([]byte(params), &sess.Parameters); err != nil {
+			return store.Session{}, "", fmt.Errorf("decode parameters: %w", err)
+		}
 	}
 	if len(sess.Parameters) == 0 {
 		sess.Parameters = nil
