@@ -229,3 +229,26 @@ func TestPortForwarding(t *testing.T) {
 		})
 	}
 }
+
+// TestCommandExitCodeAndStreams: `tether ssm start-session` with a
+// non-interactive command keeps stdout and stderr apart and exits with the
+// command's exit code (the real plugin always exits 0).
+func TestCommandExitCodeAndStreams(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	cmd := exec.Command(tetherBin, "ssm", "start-session", "--endpoint-url", s.url, "--target", s.nodeID,
+		"--document-name", "AWS-StartNonInteractiveCommand", "--parameters", `command=echo out-1; echo err-1 >&2; exit 7`)
+	cmd.Env = env()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 7 {
+		t.Fatalf("exit: %v; want status 7\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "out-1\n") || strings.Contains(stdout.String(), "err-1") {
+		t.Fatalf("stdout:\n%s", stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "err-1\n") || strings.Contains(stderr.String(), "out-1") {
+		t.Fatalf("stderr:\n%s", stderr.String())
+	}
+}

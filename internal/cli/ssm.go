@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 
+	"github.com/tether-ssm/tether/internal/client"
 	"github.com/tether-ssm/tether/internal/ssmcli"
 )
 
@@ -21,5 +22,12 @@ func runSSM(ctx context.Context, args []string, stdio IO) int {
 		}
 	}
 	cfg.Version = Version
+	cfg.RunSession = func(ctx context.Context, ss ssmcli.StartedSession) int {
+		return client.Run(ctx, client.RunOptions{
+			Start:    client.StartResponse{SessionID: ss.SessionID, TokenValue: ss.TokenValue, StreamURL: ss.StreamURL},
+			Endpoint: ss.Endpoint, Region: ss.Region, Profile: ss.Profile, Parameters: ss.Parameters,
+			Stdin: stdio.In, Stdout: stdio.Out, Stderr: stdio.Err,
+		})
+	}
 	return ssmcli.Main(ctx, args, cfg)
 }

@@ -49,7 +49,7 @@ type Config struct {
 	// answer within PingTimeout is dropped. Defaults 5 s and 5 s.
 	PingInterval, PingTimeout time.Duration
 	// SweepInterval is how often idle and over-long sessions are looked
-	// for. Default 1 s.
+	// for (each sweep lists the active sessions). Default 5 s.
 	SweepInterval time.Duration
 	// TokenTTL is the lifetime of agent tokens minted by CreateDataChannel
 	// and CreateControlChannel. Default 10 minutes.
@@ -70,7 +70,7 @@ func (c *Config) setDefaults() {
 	def(&c.AuthTimeout, 10*time.Second)
 	def(&c.PingInterval, 5*time.Second)
 	def(&c.PingTimeout, 5*time.Second)
-	def(&c.SweepInterval, time.Second)
+	def(&c.SweepInterval, 5*time.Second)
 	def(&c.TokenTTL, 10*time.Minute)
 	if c.Now == nil {
 		c.Now = time.Now

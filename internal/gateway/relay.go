@@ -77,8 +77,16 @@ func (g *Gateway) serveDataSocket(w http.ResponseWriter, r *http.Request, sessio
 		return
 	}
 	go p.keepalive(g.cfg.PingInterval, g.cfg.PingTimeout)
-	g.pump(r.Context(), sessionID, p)
-	g.detach(context.Background(), sessionID, p)
+	// The relay runs on its own goroutine (counted in g.wg by attach) and
+	// the handler returns, so the request, its buffers and the handler's
+	// stack are not kept for the life of an idle session (the websocket is
+	// hijacked and lives on).
+	go func() {
+		defer g.wg.Done()
+		ctx := context.Background()
+		g.pump(ctx, sessionID, p)
+		g.detach(ctx, sessionID, p)
+	}()
 }
 
 // readOpen reads the first frame: the OpenDataChannelInput JSON text.
@@ -122,7 +130,8 @@ func (g *Gateway) authenticateData(ctx context.Context, sessionID string, open w
 }
 
 // attach makes p the session's socket for its role, replacing an older one,
-// and updates the session's state. It reports false if the session ended.
+// and updates the session's state. It reports false if the gateway is
+// closed; on true it has counted the caller's relay goroutine in g.wg.
 func (g *Gateway) attach(ctx context.Context, sessionID string, p *peer) bool {
 	g.mu.Lock()
 	if g.closed {
@@ -130,6 +139,7 @@ func (g *Gateway) attach(ctx context.Context, sessionID string, p *peer) bool {
 		p.close("gateway shutting down")
 		return false
 	}
+	g.wg.Add(1)
 	r := g.relayLocked(sessionID)
 	var old *peer
 	if p.kind == "client" {

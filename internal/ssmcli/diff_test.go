@@ -249,6 +249,8 @@ printf '%s|LESS=%s|LV=%s\n' "$*" "$LESS" "${LV-unset}" >> "$(dirname "$0")/pager
 		"AWS_CONFIG_FILE":             filepath.Join(sb.home, ".aws", "config"),
 		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(sb.home, ".aws", "credentials"),
 		"PATH":                        path,
+		// The AWS CLI's plugin hand-off, not Tether's in-process client.
+		"TETHER_SSM_PLUGIN": "external",
 	}
 	if strings.HasPrefix(c.Name, "help-") {
 		env["MANPAGER"], env["PAGER"] = "cat", "cat"

@@ -28,9 +28,25 @@ type Config struct {
 	Sleep func(context.Context, time.Duration) error
 	// Version is printed by --version after "tether/".
 	Version string
+	// RunSession, if set, runs start-session's session in-process with
+	// Tether's own client (automatic resume, the command's exit code) when
+	// no session-manager-plugin is on PATH or the one found is this very
+	// program. It returns the exit status. Nil, or the environment variable
+	// TETHER_SSM_PLUGIN=external, keeps the AWS CLI's behaviour: run the
+	// plugin found on PATH, or terminate the session and fail without one.
+	RunSession func(ctx context.Context, s StartedSession) int
 	// Logger receives debug records; nil discards them (--debug still
 	// writes to stderr).
 	Logger *slog.Logger
+}
+
+// StartedSession is what RunSession needs: the StartSession response and
+// where it came from.
+type StartedSession struct {
+	SessionID, TokenValue, StreamURL string
+	Region, Profile, Endpoint        string
+	Target                           string
+	Parameters                       map[string][]string
 }
 
 // DefaultConfig returns a Config bound to the process.

@@ -23,6 +23,9 @@ func (inv *invocation) startSession(ctx context.Context, c *client, endpoint str
 		return err
 	}
 	path, lookErr := inv.cfg.LookPath("session-manager-plugin")
+	if inv.inProcess(path, lookErr) {
+		return inv.runInProcess(ctx, parsed, endpoint)
+	}
 	if lookErr != nil {
 		term := inv.model.Ops["terminate-session"]
 		sid, _ := parsed["SessionId"].(string)
@@ -62,6 +65,55 @@ func (inv *invocation) startSession(ctx context.Context, c *client, endpoint str
 		return &generalError{fmt.Sprintf("Command '%s' returned non-zero exit status %d.", pyValueRepr(toAnyList(argv), nil), ee.ExitCode())}
 	}
 	return &generalError{runErr.Error()}
+}
+
+// inProcess reports whether the session runs with Tether's own client:
+// RunSession is set, not disabled by TETHER_SSM_PLUGIN=external, and the
+// plugin on PATH is missing or is this program.
+func (inv *invocation) inProcess(path string, lookErr error) bool {
+	if inv.cfg.RunSession == nil {
+		return false
+	}
+	if v, _ := inv.cfg.LookupEnv("TETHER_SSM_PLUGIN"); v == "external" {
+		return false
+	}
+	if lookErr != nil {
+		return true
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return false
+	}
+	a, err1 := os.Stat(path)
+	b, err2 := os.Stat(self)
+	return err1 == nil && err2 == nil && os.SameFile(a, b)
+}
+
+// runInProcess hands the started session to RunSession; its status is the
+// command's.
+func (inv *invocation) runInProcess(ctx context.Context, parsed map[string]any, endpoint string) error {
+	str := func(k string) string { v, _ := parsed[k].(string); return v }
+	ss := StartedSession{SessionID: str("SessionId"), TokenValue: str("TokenValue"), StreamURL: str("StreamUrl"),
+		Region: inv.set.region, Profile: inv.set.profile, Endpoint: strings.TrimSuffix(endpoint, "/")}
+	if t, ok := inv.params["Target"].(string); ok {
+		ss.Target = t
+	}
+	if ps, ok := inv.params["Parameters"].(map[string]any); ok {
+		ss.Parameters = map[string][]string{}
+		for k, v := range ps {
+			if list, ok := v.([]any); ok {
+				for _, x := range list {
+					if s, ok := x.(string); ok {
+						ss.Parameters[k] = append(ss.Parameters[k], s)
+					}
+				}
+			}
+		}
+	}
+	if code := inv.cfg.RunSession(ctx, ss); code != 0 {
+		return exitCode(code)
+	}
+	return nil
 }
 
 func signalName(s syscall.Signal) string {

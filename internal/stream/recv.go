@@ -51,8 +51,14 @@ func (e *Endpoint) handleFrame(f []byte, gen uint64) bool {
 		e.paused = true
 		e.mu.Unlock()
 	case wire.TypeStartPublication:
+		// The gateway says the peer is (back) there. What was sent while it
+		// was away was dropped by the gateway: send everything
+		// unacknowledged again now, as after Attach, instead of waiting
+		// for retransmission timers.
 		e.mu.Lock()
-		e.unpauseLocked()
+		e.nextSend = e.headSeqLocked()
+		e.paused = false
+		e.kickLocked()
 		e.mu.Unlock()
 	}
 	if cb := e.cfg.OnControl; cb != nil {
