@@ -249,6 +249,9 @@ func pumpStdin(ctx context.Context, s *Session, o RunOptions, escapes bool) erro
 					pendingTilde = false
 					switch b {
 					case '.':
+						if len(out) > 0 { // what was typed before the escape still goes
+							s.Write(ctx, wire.PayloadOutput, out)
+						}
 						return errEscape
 					case '?':
 						fmt.Fprint(o.Stderr, "\r\nSupported escape sequences:\r\n ~.  - terminate the session\r\n ~?  - this message\r\n ~~  - send the escape character\r\n")
