@@ -53,6 +53,7 @@ type options struct {
 	outageMax         time.Duration
 	starts            int
 	limit, setupLimit time.Duration
+	resumeLimit       time.Duration
 }
 
 func main() {
@@ -65,12 +66,13 @@ func main() {
 	flag.IntVar(&o.par, "parallel", 8, "connections of the parallel throughput run")
 	flag.IntVar(&o.rounds, "rounds", 3, "throughput rounds (direct, ssh, tether alternate; the median is shown)")
 	flag.StringVar(&levels, "levels", "1,100,1000", "concurrent shell sessions for the latency runs")
-	flag.IntVar(&o.keys, "keys", 2000, "keystrokes timed per latency level (spread over its sessions, at least 5 each)")
+	flag.IntVar(&o.keys, "keys", 2000, "keystrokes timed per latency level (spread over its sessions, 10 to 300 each)")
 	flag.DurationVar(&o.think, "think", 100*time.Millisecond, "mean pause between a session's keystrokes (uniform 0..2×)")
 	flag.IntVar(&o.cuts, "cuts", 100, "network cuts for the resume measurement")
 	flag.DurationVar(&o.outageMax, "outage", time.Second, "each cut keeps the network down for a uniform random 0..outage")
 	flag.IntVar(&o.starts, "starts", 100, "sessions timed from StartSession to the first shell byte")
 	flag.DurationVar(&o.limit, "limit", 120*time.Second, "time bound of each measurement")
+	flag.DurationVar(&o.resumeLimit, "resume-limit", 5*time.Minute, "time bound of the resume measurement")
 	flag.DurationVar(&o.setupLimit, "setup-limit", 5*time.Minute, "time bound for opening a latency level's sessions")
 	flag.Parse()
 	for _, f := range strings.Split(levels, ",") {

@@ -77,7 +77,7 @@ func resumePart(ctx context.Context, s *stack, o options) error {
 	rs.set(r0)
 	defer cs.close(s)
 
-	ctx, cancel := context.WithTimeout(ctx, o.limit)
+	ctx, cancel := context.WithTimeout(ctx, o.resumeLimit)
 	defer cancel()
 	var back, fromAttempt, outages []time.Duration
 	attemptsUsed := map[int]int{}
@@ -121,7 +121,7 @@ func resumePart(ctx context.Context, s *stack, o options) error {
 	}
 	fmt.Printf("\nThe reconnect attempt that succeeded (cuts): %s. The client's backoff starts at 50 ms and doubles to 2 s, so the first row is mostly the wait for the next attempt after the network is back.\n\n", strings.Join(used, ", "))
 	if len(back) < o.cuts {
-		fmt.Printf("Stopped after %d of %d cuts: the %v bound was reached.\n\n", len(back), o.cuts, o.limit)
+		fmt.Printf("Stopped after %d of %d cuts: the %v bound was reached.\n\n", len(back), o.cuts, o.resumeLimit)
 	}
 	return nil
 }
