@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -107,6 +108,7 @@ func resumePart(ctx context.Context, s *stack, o options) error {
 		}
 		back, fromAttempt, outages = append(back, d), append(fromAttempt, time.Since(started)-time.Since(t0)+d), append(outages, outage)
 		attemptsUsed[n]++
+		fmt.Fprintf(os.Stderr, "cut %d: down %v, back → byte %v, attempt %d\n", i+1, outage.Round(time.Millisecond), d.Round(100*time.Microsecond), n)
 	}
 	fmt.Printf("### Resume: %d cuts of the client↔gateway connection (internal/faultproxy), network down for a random 0–%v each\n\n", len(back), o.outageMax)
 	fmt.Println("| | p50 | p99 | max |")
