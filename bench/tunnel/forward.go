@@ -18,12 +18,20 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
 	"github.com/tether-ssm/tether/bench/internal/benchstack"
+	"github.com/tether-ssm/tether/internal/client"
+	"github.com/tether-ssm/tether/internal/wire"
 )
 
 // pattern is what every throughput connection sends, over and over; the
 // echo is compared with it.
 var patternSize = 1 << 20
+
+// interopBytes bounds the interop-mode transfers, which are much slower.
+const interopBytes = 32 << 20
 
 // echoServer accepts on 127.0.0.1 and echoes every connection.
 func echoServer() (net.Listener, error) {
@@ -139,6 +147,11 @@ func forwardPart(ctx context.Context, s *stack, o options) error {
 		return err
 	}
 	defer fwd.Stop()
+	interop, err := startInteropForward(ctx, s, echoPort)
+	if err != nil {
+		return err
+	}
+	defer interop.stop(s)
 
 	pattern := make([]byte, patternSize)
 	rand.Read(pattern)
@@ -150,6 +163,7 @@ func forwardPart(ctx context.Context, s *stack, o options) error {
 		{"direct", echoAddr, nil},
 		{"ssh", ssh.addr, []int{ssh.sshd.Pid(), ssh.client.Pid()}},
 		{"tether", tetherAddr, []int{fwd.Pid(), s.srv.Pid(), s.agent.Pid()}},
+		{"interop", interop.ln.Addr().String(), []int{s.srv.Pid(), s.agent.Pid()}},
 	}
 	// Warm-up: a small transfer through each path.
 	for _, p := range paths {
@@ -162,7 +176,11 @@ func forwardPart(ctx context.Context, s *stack, o options) error {
 		for _, conns := range []int{1, o.par} {
 			for _, p := range paths {
 				c0 := treeCPU(p.pids...)
-				t := transfer(p.addr, conns, total, pattern, o.limit)
+				size := total
+				if p.name == "interop" {
+					size = min(total, interopBytes) // ~10× slower
+				}
+				t := transfer(p.addr, conns, size, pattern, o.limit)
 				t.cpu = treeCPU(p.pids...) - c0
 				key := fmt.Sprintf("%s/%d", p.name, conns)
 				results[key] = append(results[key], t)
@@ -175,12 +193,15 @@ func forwardPart(ctx context.Context, s *stack, o options) error {
 	}
 	fmt.Printf("### Port-forward throughput: %d MiB echoed through a TCP echo server (each byte checked), median of %d alternating rounds\n\n", o.mib, o.rounds)
 	fmt.Printf("ssh: OpenSSH %s, cipher %s. Tether: `tether ssm start-session --document-name AWS-StartPortForwardingSession` (fast mode), plain HTTP/WebSocket on loopback: Tether has no TLS set-up yet, so there is no TLS row.\n\n", ssh.version, ssh.cipher)
-	fmt.Println("| connections | direct TCP | ssh -L | Tether | Tether / ssh -L | Tether / direct | ssh -L / direct |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| connections | direct TCP | ssh -L | Tether (fast mode) | **Tether / ssh -L** | Tether / direct | ssh -L / direct | Tether, interop mode (in-process client) |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, conns := range []int{1, o.par} {
-		d, sh, t := median(results[fmt.Sprintf("direct/%d", conns)]), median(results[fmt.Sprintf("ssh/%d", conns)]), median(results[fmt.Sprintf("tether/%d", conns)])
-		fmt.Printf("| %d | %.0f MB/s | %.0f MB/s | %.0f MB/s | %.2f× | %.3f× | %.3f× |\n", conns, d, sh, t, t/sh, t/d, sh/d)
+		m := func(name string) float64 { return median(results[fmt.Sprintf("%s/%d", name, conns)]) }
+		d, sh, t, in := m("direct"), m("ssh"), m("tether"), m("interop")
+		fmt.Printf("| %d | %.0f MB/s | %.0f MB/s | %.0f MB/s | **%.2f×** | %.3f× | %.3f× | %.0f MB/s |\n", conns, d, sh, t, t/sh, t/d, sh/d, in)
 	}
+	fmt.Println()
+	fmt.Println("Interop mode is what the real session-manager-plugin gets (per-message digests and acknowledgements); it runs here through internal/client with Config.Interop inside the benchmark process, so its client shares that process with the load generator; it echoes at most 32 MiB per run.")
 	fmt.Println()
 	fmt.Println("CPU time of the path's own processes per GB echoed (median; ssh -L = ssh + sshd, Tether = `tether ssm` client + server + agent; the echo server and load generator, common to all paths, are not counted):")
 	fmt.Println()
@@ -423,4 +444,58 @@ func treeCPU(roots ...int) time.Duration {
 		}
 	}
 	return time.Duration(total) * 10 * time.Millisecond
+}
+
+// interopForward is a port forward through internal/client in this process
+// with Config.Interop: the stream stays in interop mode (per-message
+// digests and acknowledgements), as with the real session-manager-plugin.
+type interopForward struct {
+	id  string
+	c   *client.Session
+	f   *client.PortForwarder
+	ln  net.Listener
+	api *ssm.Client
+}
+
+func startInteropForward(ctx context.Context, s *stack, port string) (*interopForward, error) {
+	out, err := s.api.StartSession(ctx, &ssm.StartSessionInput{Target: aws.String(s.node),
+		DocumentName: aws.String("AWS-StartPortForwardingSession"),
+		Parameters:   map[string][]string{"portNumber": {port}, "localPortNumber": {"0"}}})
+	if err != nil {
+		return nil, fmt.Errorf("start session: %w", err)
+	}
+	c, err := client.Open(ctx, client.Config{SessionID: *out.SessionId, StreamURL: *out.StreamUrl, Token: *out.TokenValue, Interop: true})
+	if err != nil {
+		s.terminate(*out.SessionId)
+		return nil, err
+	}
+	hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		p, err := c.Read(hctx)
+		if err != nil {
+			c.Close()
+			s.terminate(*out.SessionId)
+			return nil, fmt.Errorf("interop handshake: %w", err)
+		}
+		if p.Type == wire.PayloadHandshakeComplete {
+			break
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		c.Close()
+		s.terminate(*out.SessionId)
+		return nil, err
+	}
+	f := client.NewPortForwarder(c)
+	go f.Serve(ln, nil)
+	return &interopForward{id: *out.SessionId, c: c, f: f, ln: ln}, nil
+}
+
+func (i *interopForward) stop(s *stack) {
+	i.ln.Close()
+	i.f.Close()
+	i.c.Close()
+	s.terminate(i.id)
 }
