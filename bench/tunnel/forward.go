@@ -58,7 +58,8 @@ func echoServer() (net.Listener, error) {
 type throughput struct {
 	bytes   int64
 	elapsed time.Duration
-	cpu     time.Duration // of the path's own processes (ssh+sshd, or tether client+server+agent)
+	cpu     time.Duration   // of the path's own processes (ssh+sshd, or tether client+server+agent)
+	parts   []time.Duration // cpu per process tree, in the order of the path's pids
 	err     error
 }
 
@@ -175,13 +176,19 @@ func forwardPart(ctx context.Context, s *stack, o options) error {
 	for round := range o.rounds {
 		for _, conns := range []int{1, o.par} {
 			for _, p := range paths {
-				c0 := treeCPU(p.pids...)
+				c0 := make([]time.Duration, len(p.pids))
+				for j, pid := range p.pids {
+					c0[j] = treeCPU(pid)
+				}
 				size := total
 				if p.name == "interop" {
 					size = min(total, interopBytes) // ~10× slower
 				}
 				t := transfer(p.addr, conns, size, pattern, o.limit)
-				t.cpu = treeCPU(p.pids...) - c0
+				for j, pid := range p.pids {
+					t.parts = append(t.parts, treeCPU(pid)-c0[j])
+					t.cpu += t.parts[j]
+				}
 				key := fmt.Sprintf("%s/%d", p.name, conns)
 				results[key] = append(results[key], t)
 				fmt.Fprintf(os.Stderr, "round %d %s: %.1f MB/s (%d bytes in %v, CPU %v) %v\n", round+1, key, t.mbps(), t.bytes, t.elapsed.Round(time.Millisecond), t.cpu, t.err)
@@ -205,11 +212,13 @@ func forwardPart(ctx context.Context, s *stack, o options) error {
 	fmt.Println()
 	fmt.Println("CPU time of the path's own processes per GB echoed (median; ssh -L = ssh + sshd, Tether = `tether ssm` client + server + agent; the echo server and load generator, common to all paths, are not counted):")
 	fmt.Println()
-	fmt.Println("| connections | ssh -L | Tether | Tether / ssh -L |")
-	fmt.Println("|---:|---:|---:|---:|")
+	fmt.Println("| connections | ssh -L | sshd / ssh | Tether | `tether ssm` / server / agent | Tether / ssh -L |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|")
 	for _, conns := range []int{1, o.par} {
-		sh, t := cpuPerGB(results[fmt.Sprintf("ssh/%d", conns)]), cpuPerGB(results[fmt.Sprintf("tether/%d", conns)])
-		fmt.Printf("| %d | %.2f s/GB | %.2f s/GB | %.2f× |\n", conns, sh, t, t/sh)
+		shr, tr := results[fmt.Sprintf("ssh/%d", conns)], results[fmt.Sprintf("tether/%d", conns)]
+		sh, t := cpuPerGB(shr, -1), cpuPerGB(tr, -1)
+		fmt.Printf("| %d | %.1f s/GB | %.1f / %.1f | %.1f s/GB | %.1f / %.1f / %.1f | %.2f× |\n", conns, sh,
+			cpuPerGB(shr, 0), cpuPerGB(shr, 1), t, cpuPerGB(tr, 0), cpuPerGB(tr, 1), cpuPerGB(tr, 2), t/sh)
 	}
 	fmt.Println("\nMB/s = 10⁶ bytes per second in each direction (the bytes sent, which also all came back).")
 	fmt.Println("Every round, MB/s:")
@@ -227,11 +236,16 @@ func forwardPart(ctx context.Context, s *stack, o options) error {
 	return nil
 }
 
-// cpuPerGB is the median CPU seconds per 10⁹ bytes echoed.
-func cpuPerGB(ts []throughput) float64 {
+// cpuPerGB is the median CPU seconds per 10⁹ bytes echoed, of all the
+// path's processes (part < 0) or of one of them.
+func cpuPerGB(ts []throughput, part int) float64 {
 	var v []float64
 	for _, t := range ts {
-		v = append(v, t.cpu.Seconds()/(float64(t.bytes)/1e9))
+		c := t.cpu
+		if part >= 0 {
+			c = t.parts[part]
+		}
+		v = append(v, c.Seconds()/(float64(t.bytes)/1e9))
 	}
 	slices.Sort(v)
 	if len(v) == 0 {
