@@ -51,12 +51,38 @@ type serverFile struct {
 	// MaxSessionDurationMinutes ends every session this long after it
 	// started: 1–1440, default 0 (no limit).
 	MaxSessionDurationMinutes int `yaml:"max_session_duration_minutes"`
+	// IdleTimeout is IdleTimeoutMinutes as a Go duration ("90s"), for
+	// finer control (tests, demos): 1s to 60m. It wins when both are set.
+	IdleTimeout string `yaml:"idle_timeout"`
+}
+
+// sweepInterval checks for idle sessions often enough for short timeouts;
+// zero means the gateway's default (5 s).
+func sweepInterval(idle time.Duration) time.Duration {
+	if idle <= 0 || idle >= 20*time.Second {
+		return 0
+	}
+	return max(idle/4, 100*time.Millisecond)
+}
+
+// idleTimeout returns the configured idle timeout; zero means the default.
+func (f serverFile) idleTimeout() time.Duration {
+	if d, err := time.ParseDuration(f.IdleTimeout); err == nil && f.IdleTimeout != "" {
+		return d
+	}
+	return time.Duration(f.IdleTimeoutMinutes) * time.Minute
 }
 
 // validateTimeouts checks the session timeouts of the file.
 func (f serverFile) validateTimeouts() error {
 	if f.IdleTimeoutMinutes != 0 && (f.IdleTimeoutMinutes < 1 || f.IdleTimeoutMinutes > 60) {
 		return fmt.Errorf("config idle_timeout_minutes %d: want 1 to 60", f.IdleTimeoutMinutes)
+	}
+	if f.IdleTimeout != "" {
+		d, err := time.ParseDuration(f.IdleTimeout)
+		if err != nil || d < time.Second || d > time.Hour {
+			return fmt.Errorf("config idle_timeout %q: want a Go duration from 1s to 60m", f.IdleTimeout)
+		}
 	}
 	if f.MaxSessionDurationMinutes != 0 && (f.MaxSessionDurationMinutes < 1 || f.MaxSessionDurationMinutes > 1440) {
 		return fmt.Errorf("config max_session_duration_minutes %d: want 1 to 1440", f.MaxSessionDurationMinutes)
@@ -189,7 +215,8 @@ func startServer(ctx context.Context, o serverOptions, logw io.Writer) (*running
 		publicURL = "http://" + ln.Addr().String()
 	}
 	gw := gateway.New(gateway.Config{
-		IdleTimeout:        time.Duration(file.IdleTimeoutMinutes) * time.Minute,
+		IdleTimeout:        file.idleTimeout(),
+		SweepInterval:      sweepInterval(file.idleTimeout()),
 		MaxSessionDuration: time.Duration(file.MaxSessionDurationMinutes) * time.Minute,
 		Logger:             log,
 	}, st, tokens)

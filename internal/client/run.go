@@ -121,7 +121,7 @@ func finish(o RunOptions, s *Session, code int, err error) int {
 	if err != nil && !errors.Is(err, ErrEnded) && !errors.Is(err, context.Canceled) {
 		if errors.Is(err, ErrSessionEnded) {
 			msg := strings.TrimPrefix(err.Error(), ErrSessionEnded.Error()+": ")
-			fmt.Fprintf(o.Stderr, "\nThe session %s can no longer be resumed: %s\n", id, msg)
+			fmt.Fprintf(o.Stderr, "\r\x1b[K\nThe session %s can no longer be resumed: it was terminated, or the client was away longer than the idle timeout (server: %s)\n", id, msg)
 		} else {
 			fmt.Fprintf(o.Stderr, "\nCannot perform start session: %v\n", err)
 		}
