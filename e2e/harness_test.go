@@ -133,6 +133,9 @@ type stack struct {
 type stackOptions struct {
 	publicURL string   // written into StreamUrl (e.g. a fault proxy in front of the server)
 	config    []string // extra config.yaml lines
+	// agentServer, if set, is the server URL the agent uses (e.g. a fault
+	// proxy between agent and gateway).
+	agentServer string
 }
 
 func newStack(t *testing.T, o stackOptions) *stack {
@@ -159,7 +162,11 @@ func newStackAt(t *testing.T, addr string, o stackOptions) *stack {
 		t.Fatal(err)
 	}
 	agentDir := filepath.Join(s.dataDir, "agent-state")
-	reg := exec.Command(tetherBin, "agent", "register", "--server", s.url, "--activation-id", *act.ActivationId,
+	agentServer := s.url
+	if o.agentServer != "" {
+		agentServer = o.agentServer
+	}
+	reg := exec.Command(tetherBin, "agent", "register", "--server", agentServer, "--activation-id", *act.ActivationId,
 		"--activation-code", *act.ActivationCode, "--state-dir", agentDir)
 	reg.Env = env()
 	out, err := reg.CombinedOutput()

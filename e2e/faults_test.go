@@ -1,0 +1,90 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/tether-ssm/tether/internal/faultproxy"
+)
+
+// bigSize is the transfer of the fault scenarios (issue 6: 256 MiB).
+var bigSize = envInt("TETHER_E2E_BIG_MIB", 256) << 20
+
+// forwardUnderCuts pushes size random bytes each way through a port
+// forward while cut is called every size/(cuts+10) received bytes, and
+// checks the SHA-256 of what came back.
+func forwardUnderCuts(t *testing.T, s *stack, proxy *faultproxy.Proxy, size, cuts int) {
+	t.Helper()
+	target := echoServer(t)
+	_, port, _ := net.SplitHostPort(target)
+	_, local := startForward(t, s, "AWS-StartPortForwardingSession", "portNumber="+port+",localPortNumber=0")
+	conn, err := net.Dial("tcp", "127.0.0.1:"+local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// The data is generated in 1 MiB blocks to keep memory modest.
+	block := make([]byte, 1<<20)
+	rand.Read(block)
+	sent, recv := sha256.New(), sha256.New()
+	werr := make(chan error, 1)
+	go func() {
+		for n := 0; n < size; n += len(block) {
+			block[0], block[1], block[2] = byte(n>>20), byte(n>>28), 0x5a // every block differs
+			sent.Write(block)
+			if _, err := conn.Write(block); err != nil {
+				werr <- err
+				return
+			}
+		}
+		werr <- nil
+	}()
+	c := newCutter(proxy, size, cuts)
+	buf := make([]byte, 64<<10)
+	got := 0
+	start := time.Now()
+	for got < size {
+		conn.SetReadDeadline(time.Now().Add(2 * time.Minute))
+		n, err := conn.Read(buf[:min(len(buf), size-got)])
+		recv.Write(buf[:n])
+		got += n
+		c.progress(got)
+		if err != nil {
+			t.Fatalf("read %d of %d bytes after %d cuts: %v", got, size, c.n, err)
+		}
+	}
+	if err := <-werr; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(sent.Sum(nil), recv.Sum(nil)) {
+		t.Fatalf("SHA-256 of the %d MiB echoed differs after %d cuts", size>>20, c.n)
+	}
+	if c.n < cuts {
+		t.Fatalf("only %d cuts, want %d", c.n, cuts)
+	}
+	t.Logf("%d MiB each way in %v with %d cuts", size>>20, time.Since(start).Round(time.Millisecond), c.n)
+}
+
+// TestFaultClientCuts256MiB: issue 6 (a), at least 200 cuts of the
+// client↔gateway link during a 256 MiB port-forward transfer.
+func TestFaultClientCuts256MiB(t *testing.T) {
+	s, proxy := proxiedStack(t)
+	forwardUnderCuts(t, s, proxy, bigSize, 200)
+}
+
+// TestFaultAgentCuts256MiB: issue 6 (b), the same with the agent↔gateway
+// link cut (control and data channels).
+func TestFaultAgentCuts256MiB(t *testing.T) {
+	addr := freeAddr(t)
+	proxy, err := faultproxy.New(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	s := newStackAt(t, addr, stackOptions{agentServer: "http://" + proxy.Addr()})
+	forwardUnderCuts(t, s, proxy, bigSize, 200)
+}
