@@ -142,11 +142,14 @@ func forwardPart(ctx context.Context, s *stack, o options) error {
 	if err != nil {
 		return fmt.Errorf("ssh -L: %w", err)
 	}
+	s.track(ssh.sshd)
+	s.track(ssh.client)
 	defer ssh.stop()
 	fwd, tetherAddr, err := startTetherForward(s, echoPort)
 	if err != nil {
 		return err
 	}
+	s.track(fwd)
 	defer fwd.Stop()
 	interop, err := startInteropForward(ctx, s, echoPort)
 	if err != nil {

@@ -29,10 +29,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -96,6 +99,34 @@ type stack struct {
 	agent    *benchstack.Proc
 	node     string
 	api      *ssm.Client
+
+	mu    sync.Mutex
+	procs []*benchstack.Proc // killed on SIGINT, SIGTERM, SIGHUP, SIGPIPE
+}
+
+// track registers p to be killed if this program is interrupted.
+func (s *stack) track(p *benchstack.Proc) *benchstack.Proc {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.procs = append(s.procs, p)
+	return p
+}
+
+// killOnSignal stops every tracked process group and exits when the
+// program is interrupted (deferred clean-ups do not run then).
+func (s *stack) killOnSignal() {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
+	go func() {
+		got := <-sig
+		s.mu.Lock()
+		for _, p := range s.procs {
+			p.Stop()
+		}
+		s.mu.Unlock()
+		fmt.Fprintln(os.Stderr, "tunnel bench: stopped by", got)
+		os.Exit(1)
+	}()
 }
 
 func run(o options) error {
@@ -125,6 +156,7 @@ func run(o options) error {
 		}
 	}
 	s := &stack{bin: o.bin, dir: dir}
+	s.killOnSignal()
 	srvDir := filepath.Join(dir, "server")
 	if err := os.MkdirAll(srvDir, 0o700); err != nil {
 		return err
@@ -132,12 +164,14 @@ func run(o options) error {
 	if s.srv, err = benchstack.StartServer(o.bin, srvDir, "warn", nil); err != nil {
 		return err
 	}
+	s.track(s.srv.Proc)
 	defer s.srv.Stop()
 	s.api = ssm.New(ssm.Options{Region: benchstack.Region, BaseEndpoint: aws.String(s.srv.URL),
 		Credentials: credentials.NewStaticCredentialsProvider(benchstack.AccessKey, benchstack.SecretKey, "")})
 	if s.agent, s.node, err = startAgent(ctx, s.api, o.bin, s.srv.URL, filepath.Join(dir, "agent"), "/bin/sh"); err != nil {
 		return err
 	}
+	s.track(s.agent)
 	defer s.agent.Stop()
 
 	fmt.Printf("Tether data path on 127.0.0.1 (%s; GOMAXPROCS=%d, %s)\n\n", machine(), runtime.GOMAXPROCS(0), runtime.Version())
