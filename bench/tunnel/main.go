@@ -101,7 +101,7 @@ type stack struct {
 	api      *ssm.Client
 
 	mu    sync.Mutex
-	procs []*benchstack.Proc // killed on SIGINT, SIGTERM, SIGHUP, SIGPIPE
+	procs []*benchstack.Proc // killed on SIGINT, SIGTERM, SIGHUP
 }
 
 // track registers p to be killed if this program is interrupted.
@@ -116,7 +116,7 @@ func (s *stack) track(p *benchstack.Proc) *benchstack.Proc {
 // program is interrupted (deferred clean-ups do not run then).
 func (s *stack) killOnSignal() {
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
 		got := <-sig
 		s.mu.Lock()
