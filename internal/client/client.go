@@ -52,8 +52,11 @@ type Config struct {
 	// PingInterval and PingTimeout detect a dead connection: a ping not
 	// answered within PingTimeout triggers a reconnect. Defaults 2 s, 3 s.
 	PingInterval, PingTimeout time.Duration
-	// MaxBackoff caps the delay between reconnect attempts. Default 2 s.
-	MaxBackoff time.Duration
+	// FastRetry is how long after a loss reconnect attempts stay at most
+	// FastBackoff apart, so that a network that comes back is used within
+	// FastBackoff; after it, attempts back off up to MaxBackoff. Defaults
+	// 15 s, 200 ms and 2 s.
+	FastRetry, FastBackoff, MaxBackoff time.Duration
 	// Interop keeps the stream in interop mode even with a Tether agent,
 	// as the real plugin would (for tests and comparisons).
 	Interop bool
@@ -97,6 +100,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.PingTimeout <= 0 {
 		c.PingTimeout = 3 * time.Second
+	}
+	if c.FastRetry <= 0 {
+		c.FastRetry = 15 * time.Second
+	}
+	if c.FastBackoff <= 0 {
+		c.FastBackoff = 200 * time.Millisecond
 	}
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = 2 * time.Second
@@ -232,7 +241,11 @@ func (s *Session) reconnect(cause error) {
 			return
 		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, s.cfg.MaxBackoff)
+		limit := s.cfg.MaxBackoff
+		if time.Since(lost) < s.cfg.FastRetry {
+			limit = s.cfg.FastBackoff
+		}
+		backoff = min(backoff*2, limit)
 	}
 }
 
