@@ -1,11 +1,7 @@
 package e2e
 
 import (
-	"bytes"
-	"crypto/rand"
-	"crypto/sha256"
 	"errors"
-	"net"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -24,48 +20,20 @@ import (
 // the stored state, and the bytes arrive complete (SHA-256 equal).
 func TestServerKill9MidTransfer(t *testing.T) {
 	s := newStack(t, stackOptions{})
-	target := echoServer(t)
-	_, port, _ := net.SplitHostPort(target)
-	_, local := startForward(t, s, "AWS-StartPortForwardingSession", "portNumber="+port+",localPortNumber=0")
-	conn, err := net.Dial("tcp", "127.0.0.1:"+local)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	const size = 32 << 20
-	data := make([]byte, size)
-	rand.Read(data)
-	want := sha256.Sum256(data)
-	werr := make(chan error, 1)
-	go func() { _, err := conn.Write(data); werr <- err }()
-
-	h := sha256.New()
-	buf := make([]byte, 64<<10)
-	got, killed := 0, false
 	var restartedIn time.Duration
-	for got < size {
-		conn.SetReadDeadline(time.Now().Add(2 * time.Minute))
-		n, err := conn.Read(buf[:min(len(buf), size-got)])
-		h.Write(buf[:n])
-		got += n
-		if err != nil {
-			t.Fatalf("read %d of %d bytes (server killed: %v): %v", got, size, killed, err)
+	killed := false
+	echoThroughForward(t, s, size, func(got int) {
+		if killed || got < size/4 {
+			return
 		}
-		if !killed && got >= size/4 {
-			killed = true
-			start := time.Now()
-			syscall.Kill(s.server.cmd.Process.Pid, syscall.SIGKILL)
-			<-s.server.done
-			s.startServer("")
-			restartedIn = time.Since(start)
-		}
-	}
-	if err := <-werr; err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(h.Sum(nil), want[:]) {
-		t.Fatal("SHA-256 of the echoed bytes differs after the server was killed")
-	}
+		killed = true
+		start := time.Now()
+		syscall.Kill(s.server.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.server.done
+		s.startServer("")
+		restartedIn = time.Since(start)
+	})
 	t.Logf("server killed at %d MiB and listening again %v later; %d MiB echoed intact", size/4>>20, restartedIn.Round(time.Millisecond), size>>20)
 	s.waitConnected()
 }
@@ -79,45 +47,19 @@ func TestClientStoppedThirtySeconds(t *testing.T) {
 		t.Skip("takes 30 s")
 	}
 	s := newStack(t, stackOptions{})
-	target := echoServer(t)
-	_, port, _ := net.SplitHostPort(target)
-	fwd, local := startForward(t, s, "AWS-StartPortForwardingSession", "portNumber="+port+",localPortNumber=0")
-	conn, err := net.Dial("tcp", "127.0.0.1:"+local)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	const size = 16 << 20
-	data := make([]byte, size)
-	rand.Read(data)
-	want := sha256.Sum256(data)
-	werr := make(chan error, 1)
-	go func() { _, err := conn.Write(data); werr <- err }()
-	h := sha256.New()
-	buf := make([]byte, 64<<10)
-	got, stopped := 0, false
-	for got < size {
-		conn.SetReadDeadline(time.Now().Add(2 * time.Minute))
-		n, err := conn.Read(buf[:min(len(buf), size-got)])
-		h.Write(buf[:n])
-		got += n
-		if err != nil {
-			t.Fatalf("read %d of %d bytes: %v", got, size, err)
+	stopped := false
+	echoThroughForward(t, s, size, func(got int) {
+		if stopped || got < size/4 {
+			return
 		}
-		if !stopped && got >= size/4 {
-			stopped = true
-			pid := fwd.cmd.Process.Pid
-			syscall.Kill(pid, syscall.SIGSTOP)
-			time.Sleep(30 * time.Second) // the scenario itself: a laptop lid closed for 30 s
-			syscall.Kill(pid, syscall.SIGCONT)
-		}
-	}
-	if err := <-werr; err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(h.Sum(nil), want[:]) {
-		t.Fatal("SHA-256 of the echoed bytes differs after the client was stopped")
-	}
+		stopped = true
+		// The forwarding client is the newest `tether ssm start-session`.
+		pid := s.lastForward.cmd.Process.Pid
+		syscall.Kill(pid, syscall.SIGSTOP)
+		time.Sleep(30 * time.Second) // the scenario itself: a laptop lid closed for 30 s
+		syscall.Kill(pid, syscall.SIGCONT)
+	})
 	// The gateway did see the client go: the resume was real.
 	if log := s.server.Output(); !strings.Contains(log, "data channel detached") || !strings.Contains(log, "role=client") {
 		t.Fatalf("the server never detached the stopped client; log:\n%s", log)

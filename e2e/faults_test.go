@@ -14,10 +14,11 @@ import (
 // bigSize is the transfer of the fault scenarios (issue 6: 256 MiB).
 var bigSize = envInt("TETHER_E2E_BIG_MIB", 256) << 20
 
-// forwardUnderCuts pushes size random bytes each way through a port
-// forward while cut is called every size/(cuts+10) received bytes, and
-// checks the SHA-256 of what came back.
-func forwardUnderCuts(t *testing.T, s *stack, proxy *faultproxy.Proxy, size, cuts int) {
+// echoThroughForward pushes size random bytes each way through a new
+// port forward to an echo server, calling progress with the bytes received
+// so far after every read (where a test injects its fault), and fails the
+// test unless what came back has the SHA-256 of what was sent.
+func echoThroughForward(t *testing.T, s *stack, size int, progress func(got int)) time.Duration {
 	t.Helper()
 	target := echoServer(t)
 	_, port, _ := net.SplitHostPort(target)
@@ -35,15 +36,15 @@ func forwardUnderCuts(t *testing.T, s *stack, proxy *faultproxy.Proxy, size, cut
 	go func() {
 		for n := 0; n < size; n += len(block) {
 			block[0], block[1], block[2] = byte(n>>20), byte(n>>28), 0x5a // every block differs
-			sent.Write(block)
-			if _, err := conn.Write(block); err != nil {
+			k := min(len(block), size-n)
+			sent.Write(block[:k])
+			if _, err := conn.Write(block[:k]); err != nil {
 				werr <- err
 				return
 			}
 		}
 		werr <- nil
 	}()
-	c := newCutter(proxy, size, cuts)
 	buf := make([]byte, 64<<10)
 	got := 0
 	start := time.Now()
@@ -52,21 +53,30 @@ func forwardUnderCuts(t *testing.T, s *stack, proxy *faultproxy.Proxy, size, cut
 		n, err := conn.Read(buf[:min(len(buf), size-got)])
 		recv.Write(buf[:n])
 		got += n
-		c.progress(got)
 		if err != nil {
-			t.Fatalf("read %d of %d bytes after %d cuts: %v", got, size, c.n, err)
+			t.Fatalf("read %d of %d bytes: %v", got, size, err)
 		}
+		progress(got)
 	}
 	if err := <-werr; err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(sent.Sum(nil), recv.Sum(nil)) {
-		t.Fatalf("SHA-256 of the %d MiB echoed differs after %d cuts", size>>20, c.n)
+		t.Fatalf("SHA-256 of the %d MiB echoed differs from what was sent", size>>20)
 	}
+	return time.Since(start)
+}
+
+// forwardUnderCuts is echoThroughForward with the proxy's connections cut
+// every size/(cuts+10) received bytes.
+func forwardUnderCuts(t *testing.T, s *stack, proxy *faultproxy.Proxy, size, cuts int) {
+	t.Helper()
+	c := newCutter(proxy, size, cuts)
+	took := echoThroughForward(t, s, size, c.progress)
 	if c.n < cuts {
 		t.Fatalf("only %d cuts, want %d", c.n, cuts)
 	}
-	t.Logf("%d MiB each way in %v with %d cuts", size>>20, time.Since(start).Round(time.Millisecond), c.n)
+	t.Logf("%d MiB each way in %v with %d cuts", size>>20, took.Round(time.Millisecond), c.n)
 }
 
 // TestFaultClientCuts256MiB: issue 6 (a), at least 200 cuts of the

@@ -127,6 +127,8 @@ type stack struct {
 	server  *proc
 	agent   *proc
 	api     *ssm.Client
+	// lastForward is the newest port-forwarding client process.
+	lastForward *proc
 }
 
 // stackOptions tune newStack.

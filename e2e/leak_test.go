@@ -160,4 +160,3 @@ func TestThousandSessionsLeakNothing(t *testing.T) {
 		}
 	}
 }
-

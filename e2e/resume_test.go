@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -67,45 +66,7 @@ func proxiedStack(t *testing.T) (*stack, *faultproxy.Proxy) {
 // client↔gateway connection is cut at least 50 times.
 func TestPortForward64MiBUnderCuts(t *testing.T) {
 	s, proxy := proxiedStack(t)
-	target := echoServer(t)
-	_, port, _ := net.SplitHostPort(target)
-	_, local := startForward(t, s, "AWS-StartPortForwardingSession", "portNumber="+port+",localPortNumber=0")
-	conn, err := net.Dial("tcp", "127.0.0.1:"+local)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	data := make([]byte, transferSize)
-	rand.Read(data)
-	want := sha256.Sum256(data)
-
-	cut := newCutter(proxy, transferSize, minCuts)
-	werr := make(chan error, 1)
-	go func() { _, err := conn.Write(data); werr <- err }()
-	h := sha256.New()
-	start := time.Now()
-	buf := make([]byte, 64<<10)
-	got := 0
-	for got < transferSize {
-		n, err := conn.Read(buf[:min(len(buf), transferSize-got)])
-		h.Write(buf[:n])
-		got += n
-		cut.progress(got)
-		if err != nil {
-			t.Fatalf("read %d of %d bytes after %d cuts: %v", got, transferSize, cut.n, err)
-		}
-	}
-	cuts := cut.n
-	if err := <-werr; err != nil {
-		t.Fatal(err)
-	}
-	if got := h.Sum(nil); !bytes.Equal(got, want[:]) {
-		t.Fatalf("SHA-256 of the echoed 64 MiB differs after %d cuts", cuts)
-	}
-	t.Logf("64 MiB each way in %v with %d cuts", time.Since(start).Round(time.Millisecond), cuts)
-	if cuts < minCuts {
-		t.Fatalf("only %d cuts happened during the transfer; want at least %d (transfer too fast for the cut interval?)", cuts, minCuts)
-	}
+	forwardUnderCuts(t, s, proxy, transferSize, minCuts)
 }
 
 // TestShellCat64MiBUnderCuts streams 64 MiB of text through `cat` in a

@@ -165,6 +165,7 @@ func echoServer(t *testing.T) string {
 // startForward runs a port-forwarding session and returns the local port.
 func startForward(t *testing.T, s *stack, doc, params string) (*proc, string) {
 	p := start(t, "ssm", "start-session", "--endpoint-url", s.url, "--target", s.nodeID, "--document-name", doc, "--parameters", params)
+	s.lastForward = p
 	var port string
 	rx := regexp.MustCompile(`Port (\d+) opened for sessionId alice-`)
 	waitFor(t, 30*time.Second, "the local port opens", func() bool {
