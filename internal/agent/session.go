@@ -27,8 +27,10 @@ type dataChannel struct {
 	cancel    context.CancelFunc // ends the session
 	ctx       context.Context
 
-	reconnecting sync.Mutex       // one reconnect loop at a time
-	early        []stream.Payload // input read during the handshake, for the plugin
+	reconnectMu sync.Mutex       // guards running and again
+	running     bool             // a reconnect loop is running
+	again       bool             // a transport failed while it ran: run it once more
+	early       []stream.Payload // input read during the handshake, for the plugin
 }
 
 // runSession runs one session to its end and reports it on the control
@@ -54,7 +56,7 @@ func (dc *dataChannel) run(ctx context.Context, task controlchannel.TaskPayload)
 		// which re-acks) does not need it.
 		PresumeDeliveredAfter: 30,
 		OnControl:             dc.onControl,
-		OnTransportError:      func(stream.Transport, error) { go dc.reconnect() },
+		OnTransportError:      func(stream.Transport, error) { dc.triggerReconnect() },
 	})
 	if err != nil {
 		return controlchannel.StatusFailed, err.Error()
@@ -105,14 +107,37 @@ func (dc *dataChannel) connect(ctx context.Context) error {
 	return dc.ep.Attach(wstransport.New(conn))
 }
 
+// triggerReconnect runs the reconnect loop, once at a time. A failure that
+// happens while the loop runs (the new transport died before the loop
+// returned) makes it run again, so no failure goes unanswered.
+func (dc *dataChannel) triggerReconnect() {
+	dc.reconnectMu.Lock()
+	if dc.running {
+		dc.again = true
+		dc.reconnectMu.Unlock()
+		return
+	}
+	dc.running = true
+	dc.reconnectMu.Unlock()
+	go func() {
+		for {
+			dc.reconnect()
+			dc.reconnectMu.Lock()
+			if !dc.again {
+				dc.running = false
+				dc.reconnectMu.Unlock()
+				return
+			}
+			dc.again = false
+			dc.reconnectMu.Unlock()
+		}
+	}()
+}
+
 // reconnect re-establishes the data channel after a failure, with backoff,
 // until it succeeds, the session ends, or the gateway says the session is
 // over.
 func (dc *dataChannel) reconnect() {
-	if !dc.reconnecting.TryLock() {
-		return
-	}
-	defer dc.reconnecting.Unlock()
 	backoff := 100 * time.Millisecond
 	for dc.ctx.Err() == nil {
 		err := dc.connect(dc.ctx)

@@ -90,8 +90,10 @@ type Session struct {
 	doneCtx     context.Context
 	doneCancel  context.CancelFunc // cancels doneCtx when done is closed
 
-	reconnecting sync.Mutex
-	wg           sync.WaitGroup
+	reconnectMu sync.Mutex // guards running and again
+	running     bool       // a reconnect loop is running
+	again       bool       // a transport failed while it ran: run it once more
+	wg          sync.WaitGroup
 }
 
 func (c *Config) setDefaults() {
@@ -206,19 +208,33 @@ func (s *Session) keepalive(conn *websocket.Conn, t *wstransport.Transport) {
 }
 
 func (s *Session) goReconnect(cause error) {
+	s.reconnectMu.Lock()
+	if s.running {
+		s.again = true // the loop runs once more: no failure goes unanswered
+		s.reconnectMu.Unlock()
+		return
+	}
+	s.running = true
+	s.reconnectMu.Unlock()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.reconnect(cause)
+		for {
+			s.reconnect(cause)
+			s.reconnectMu.Lock()
+			if !s.again {
+				s.running = false
+				s.reconnectMu.Unlock()
+				return
+			}
+			s.again = false
+			s.reconnectMu.Unlock()
+		}
 	}()
 }
 
 // reconnect resumes the session until it is connected again or cannot be.
 func (s *Session) reconnect(cause error) {
-	if !s.reconnecting.TryLock() {
-		return
-	}
-	defer s.reconnecting.Unlock()
 	if s.ended() {
 		return
 	}
