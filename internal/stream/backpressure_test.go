@@ -227,3 +227,44 @@ func TestPluginNeverReacks(t *testing.T) {
 		}
 	}
 }
+
+// TestFastModeNeverPresumes: after EnableFast the peer is Tether, which
+// re-acknowledges duplicates, so a message it dropped (its buffers were
+// full) while it acknowledged a later one is resent until it is
+// acknowledged, however long that takes: the agent's PresumeDeliveredAfter
+// (meant for the real plugin) must not release it. Releasing it lost the
+// message and stalled the stream for good.
+func TestFastModeNeverPresumes(t *testing.T) {
+	ctx := testContext(t, 20*time.Second)
+	clk := streamtest.NewClock(epoch)
+	const presume = 2
+	ep := newEndpoint(t, stream.Config{Role: stream.RoleAgent, Clock: clk, PresumeDeliveredAfter: presume})
+	if err := ep.EnableFast(ctx, stream.FastOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	a, b := streamtest.Pipe(64)
+	_ = ep.Attach(a)
+	peer := rawPeer{t, b}
+	for _, s := range []string{"m0", "m1"} {
+		if _, err := ep.Write(ctx, wire.PayloadOutput, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m0 := peer.recv(ctx) // dropped by the peer: no ack
+	peer.ack(ctx, peer.recv(ctx))
+	eventually(t, 5*time.Second, "ack of m1 processed", func() bool { return ep.Stats().Unacked == 1 })
+	for round := range 3 * presume {
+		eventually(t, 5*time.Second, "timer armed", func() bool { return clk.Armed() == 1 })
+		clk.Advance(time.Second)
+		if m := peer.recv(ctx); m.SequenceNumber != m0.SequenceNumber {
+			t.Fatalf("round %d: resent seq %d, want %d", round, m.SequenceNumber, m0.SequenceNumber)
+		}
+		if s := ep.Stats(); s.Presumed != 0 || s.Unacked != 1 {
+			t.Fatalf("round %d: m0 released without an ack: %+v", round, s)
+		}
+	}
+	peer.ack(ctx, m0)
+	if err := ep.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

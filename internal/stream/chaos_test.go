@@ -34,21 +34,47 @@ var (
 // must arrive in order without gaps or repeats, and the run must end.
 func TestChaos(t *testing.T) {
 	for _, tc := range []struct {
-		mode  stream.Mode
-		bytes int
+		name       string
+		mode       stream.Mode
+		negotiated bool
+		bytes      int
 	}{
-		{stream.ModeInterop, *chaosInteropBytes},
-		{stream.ModeFast, *chaosFastBytes},
+		{"interop", stream.ModeInterop, false, *chaosInteropBytes},
+		{"fast", stream.ModeFast, false, *chaosFastBytes},
+		// As in a real session: both sides start in interop mode (the
+		// agent ready for the real plugin, with PresumeDeliveredAfter) and
+		// switch to fast mode after the handshake.
+		{"fast-negotiated", stream.ModeFast, true, *chaosFastBytes / 2},
 	} {
-		t.Run(tc.mode.String(), func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			seed := *chaosSeed
 			if seed == 0 {
 				seed = rand.Uint64()
 			}
 			t.Logf("seed %d (rerun with -chaos.seed=%d)", seed, seed)
-			runChaos(t, tc.mode, tc.bytes, seed)
+			runChaos(t, tc.mode, tc.negotiated, tc.bytes, seed)
 		})
 	}
+}
+
+// negotiatedEndpoint starts an endpoint in interop mode as the agent and
+// client do, then switches it to fast mode with the chaos test's sizes.
+func negotiatedEndpoint(t *testing.T, role stream.Role, clk stream.Clock) *stream.Endpoint {
+	t.Helper()
+	cfg := chaosConfig(role, stream.ModeInterop, clk)
+	fast := chaosConfig(role, stream.ModeFast, clk)
+	cfg.SendWindowMessages, cfg.RecvBufferMessages = fast.SendWindowMessages, fast.RecvBufferMessages
+	if role == stream.RoleAgent {
+		cfg.PresumeDeliveredAfter = 30 // as internal/agent sets it
+	}
+	ep := newEndpoint(t, cfg)
+	err := ep.EnableFast(context.Background(), stream.FastOptions{
+		SendWindowBytes: fast.SendWindowBytes, RecvBufferBytes: fast.RecvBufferBytes,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ep
 }
 
 func chaosConfig(role stream.Role, mode stream.Mode, clk stream.Clock) stream.Config {
@@ -64,11 +90,17 @@ func chaosConfig(role stream.Role, mode stream.Mode, clk stream.Clock) stream.Co
 	return cfg
 }
 
-func runChaos(t *testing.T, mode stream.Mode, total int, seed uint64) {
+func runChaos(t *testing.T, mode stream.Mode, negotiated bool, total int, seed uint64) {
 	ctx := testContext(t, *chaosTimeout)
 	clk := streamtest.NewClock(epoch)
-	client := newEndpoint(t, chaosConfig(stream.RoleClient, mode, clk))
-	agent := newEndpoint(t, chaosConfig(stream.RoleAgent, mode, clk))
+	var client, agent *stream.Endpoint
+	if negotiated {
+		client = negotiatedEndpoint(t, stream.RoleClient, clk)
+		agent = negotiatedEndpoint(t, stream.RoleAgent, clk)
+	} else {
+		client = newEndpoint(t, chaosConfig(stream.RoleClient, mode, clk))
+		agent = newEndpoint(t, chaosConfig(stream.RoleAgent, mode, clk))
+	}
 	ch := newChaos(client, agent, seed, int64(2*total), *chaosCuts)
 	ch.attachBoth()
 

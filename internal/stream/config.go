@@ -116,7 +116,8 @@ type Config struct {
 	// because it is "not ready" (the plugin does this briefly at session
 	// start). Set it (30 is a good value: up to about 30 s) only when the
 	// peer is the real plugin; Tether peers and the real agent re-ack
-	// duplicates. Zero: never.
+	// duplicates. Zero: never. EnableFast sets it to zero (the peer is
+	// Tether).
 	PresumeDeliveredAfter int
 
 	// AckQueue bounds acks waiting to be sent; beyond it acks are dropped

@@ -296,6 +296,10 @@ func (e *Endpoint) EnableFast(ctx context.Context, o FastOptions) error {
 	e.cfg.RecvBufferBytes = o.RecvBufferBytes
 	e.cfg.CumulativeAck = !o.AckEach
 	e.cfg.OmitDigest = !o.Digest
+	// A Tether peer re-acknowledges duplicates: nothing is ever presumed
+	// delivered. (A message it dropped while its buffers were full, after
+	// acknowledging a later one, must be resent until it is acknowledged.)
+	e.cfg.PresumeDeliveredAfter = 0
 	notify(&e.writeWait)
 	notify(&e.roomWait)
 	return nil
