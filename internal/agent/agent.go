@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"sync"
@@ -52,6 +53,9 @@ type Config struct {
 	// HandshakeTimeout bounds the wait for the client's HandshakeResponse.
 	// Default 60 s.
 	HandshakeTimeout time.Duration
+	// HTTPClient makes the gateway's REST calls and websocket upgrades
+	// (e.g. one trusting a private CA); nil means mgs.Client's default.
+	HTTPClient *http.Client
 	// Logger receives events; nil discards.
 	Logger *slog.Logger
 }
@@ -94,7 +98,7 @@ func New(cfg Config) (*Agent, error) {
 	creds := credentials.NewStaticCredentialsProvider(reg.AccessKeyID, reg.SecretAccessKey, "")
 	return &Agent{
 		cfg: cfg, log: cfg.Logger, sessions: map[string]context.CancelFunc{},
-		mgs: &mgs.Client{Endpoint: reg.Server, Region: reg.region(), Credentials: aws.NewCredentialsCache(creds)},
+		mgs: &mgs.Client{Endpoint: reg.Server, Region: reg.region(), Credentials: aws.NewCredentialsCache(creds), HTTPClient: cfg.HTTPClient},
 	}, nil
 }
 
