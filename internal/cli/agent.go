@@ -6,11 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/tether-ssm/tether/internal/agent"
 	"github.com/tether-ssm/tether/internal/agent/shell"
+	"github.com/tether-ssm/tether/internal/certs"
 )
 
 // defaultStateDir is where the agent keeps its registration.
@@ -27,7 +30,7 @@ func defaultStateDir(stdio IO) string {
 
 func runAgent(ctx context.Context, args []string, stdio IO) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(stdio.Err, "usage: tether agent register --server URL --activation-id ID --activation-code CODE [--state-dir DIR]\n       tether agent run [--state-dir DIR] [--shell PATH]\n")
+		fmt.Fprint(stdio.Err, "usage: tether agent register --server URL --activation-id ID --activation-code CODE [--state-dir DIR] [--ca-bundle FILE]\n       tether agent run [--state-dir DIR] [--shell PATH] [--ca-bundle FILE]\n")
 		if len(args) == 0 {
 			return 2
 		}
@@ -52,6 +55,7 @@ func runAgentRegister(ctx context.Context, args []string, stdio IO) int {
 	fs.StringVar(&o.ActivationCode, "activation-code", "", "activation code from create-activation")
 	fs.StringVar(&o.Region, "region", "us-east-1", "signing region")
 	stateDir := fs.String("state-dir", defaultStateDir(stdio), "directory for the registration (0700, files 0600)")
+	caBundle := caBundleFlag(fs, stdio)
 	if err := fs.Parse(args); err != nil {
 		return flagExit(err)
 	}
@@ -59,6 +63,12 @@ func runAgentRegister(ctx context.Context, args []string, stdio IO) int {
 		fmt.Fprintln(stdio.Err, "tether agent register: --server, --activation-id and --activation-code are required")
 		return 2
 	}
+	hc, err := agentHTTPClient(*caBundle)
+	if err != nil {
+		fmt.Fprintf(stdio.Err, "tether agent register: %v\n", err)
+		return 1
+	}
+	o.HTTPClient = hc
 	reg, err := agent.Register(ctx, o)
 	if err != nil {
 		fmt.Fprintf(stdio.Err, "tether agent register: %v\n", err)
@@ -80,6 +90,7 @@ func runAgentRun(ctx context.Context, args []string, stdio IO) int {
 	shellPath := fs.String("shell", "", "shell for sessions (default: the run-as user's login shell)")
 	runAs := fs.String("run-as", "", "run sessions as this user (the agent must run as root)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	caBundle := caBundleFlag(fs, stdio)
 	if err := fs.Parse(args); err != nil {
 		return flagExit(err)
 	}
@@ -94,7 +105,13 @@ func runAgentRun(ctx context.Context, args []string, stdio IO) int {
 		fmt.Fprintf(stdio.Err, "tether agent run: %v\n", err)
 		return 1
 	}
-	a, err := agent.New(agent.Config{Registration: reg, Shell: shell.Config{Shell: *shellPath, RunAsUser: *runAs, Logger: log}, Logger: log})
+	hc, err := agentHTTPClient(*caBundle)
+	if err != nil {
+		fmt.Fprintf(stdio.Err, "tether agent run: %v\n", err)
+		return 1
+	}
+	a, err := agent.New(agent.Config{Registration: reg, Shell: shell.Config{Shell: *shellPath, RunAsUser: *runAs, Logger: log},
+		HTTPClient: hc, Logger: log})
 	if err != nil {
 		fmt.Fprintf(stdio.Err, "tether agent run: %v\n", err)
 		return 1
@@ -105,6 +122,24 @@ func runAgentRun(ctx context.Context, args []string, stdio IO) int {
 		return 1
 	}
 	return 0
+}
+
+// caBundleFlag defines --ca-bundle, defaulting to $AWS_CA_BUNDLE.
+func caBundleFlag(fs *flag.FlagSet, stdio IO) *string {
+	return fs.String("ca-bundle", stdio.getenv("AWS_CA_BUNDLE"),
+		"PEM file of the CA certificates to trust for an https:// server, instead of the system's (default $AWS_CA_BUNDLE)")
+}
+
+// agentHTTPClient is the agent's client for the gateway: REST calls time
+// out after 15 s (as the real agent's); caBundle "" means the system roots.
+func agentHTTPClient(caBundle string) (*http.Client, error) {
+	tc, err := certs.ClientConfig(caBundle)
+	if err != nil {
+		return nil, err
+	}
+	hc := certs.HTTPClient(tc)
+	hc.Timeout = 15 * time.Second
+	return hc, nil
 }
 
 // flagExit maps a flag parsing error to an exit code.

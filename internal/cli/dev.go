@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -17,6 +20,7 @@ import (
 	"github.com/tether-ssm/tether/internal/agent"
 	"github.com/tether-ssm/tether/internal/agent/shell"
 	"github.com/tether-ssm/tether/internal/auth"
+	"github.com/tether-ssm/tether/internal/certs"
 	"github.com/tether-ssm/tether/internal/nodes"
 )
 
@@ -34,8 +38,17 @@ func runDev(ctx context.Context, args []string, stdio IO) int {
 	fset.StringVar(&o.DataDir, "data-dir", ".tether-dev", "directory for the database, keys, credentials and the env file")
 	fset.StringVar(&o.LogLevel, "log-level", "warn", "debug, info, warn or error")
 	shellPath := fset.String("shell", "", "shell for sessions (default: your login shell)")
+	useTLS := fset.Bool("tls", false, "serve HTTPS and WSS with a development CA kept in the data dir (ca.pem; the env file sets AWS_CA_BUNDLE)")
 	if err := fset.Parse(args); err != nil {
 		return flagExit(err)
+	}
+	if *useTLS {
+		paths, err := devCerts(o)
+		if err != nil {
+			fmt.Fprintf(stdio.Err, "tether dev: %v\n", err)
+			return 1
+		}
+		o.TLSCert, o.TLSKey, o.caBundle = paths.Cert, paths.Key, paths.CA
 	}
 	if err := dev(ctx, o, *shellPath, stdio); err != nil {
 		fmt.Fprintf(stdio.Err, "tether dev: %v\n", err)
@@ -56,12 +69,18 @@ func dev(ctx context.Context, o serverOptions, shellPath string, stdio IO) error
 	if err != nil {
 		return err
 	}
-	reg, err := devRegistration(ctx, rs, filepath.Join(o.DataDir, "agent"))
+	hc, err := agentHTTPClient(o.caBundle)
 	if err != nil {
 		rs.wait(canceledContext())
 		return err
 	}
-	a, err := agent.New(agent.Config{Registration: reg, Shell: shell.Config{Shell: shellPath, Logger: rs.log}, Logger: rs.log})
+	reg, err := devRegistration(ctx, rs, filepath.Join(o.DataDir, "agent"), hc)
+	if err != nil {
+		rs.wait(canceledContext())
+		return err
+	}
+	a, err := agent.New(agent.Config{Registration: reg, Shell: shell.Config{Shell: shellPath, Logger: rs.log},
+		HTTPClient: hc, Logger: rs.log})
 	if err != nil {
 		rs.wait(canceledContext())
 		return err
@@ -71,13 +90,13 @@ func dev(ctx context.Context, o serverOptions, shellPath string, stdio IO) error
 	go func() { defer close(agentDone); a.Run(agentCtx) }()
 
 	envPath := filepath.Join(o.DataDir, "env")
-	if err := writeDevEnv(envPath, user, rs.url, reg.NodeID); err != nil {
+	if err := writeDevEnv(envPath, user, rs.url, reg.NodeID, o.caBundle); err != nil {
 		stopAgent()
 		<-agentDone
 		rs.wait(canceledContext())
 		return err
 	}
-	printDevBanner(stdio.Out, rs.url, reg.NodeID, envPath)
+	printDevBanner(stdio.Out, rs.url, reg.NodeID, envPath, o.caBundle)
 	err = rs.wait(ctx)
 	stopAgent()
 	<-agentDone
@@ -134,7 +153,7 @@ func randomKey(n int, alphabet string) string {
 // devRegistration registers this machine through the real registration
 // path (an activation, then POST /v1/register), once; later runs reuse the
 // saved registration, pointed at the current address.
-func devRegistration(ctx context.Context, rs *runningServer, dir string) (agent.Registration, error) {
+func devRegistration(ctx context.Context, rs *runningServer, dir string, hc *http.Client) (agent.Registration, error) {
 	if reg, err := agent.LoadRegistration(dir); err == nil {
 		reg.Server = rs.url
 		return reg, agent.SaveRegistration(dir, reg)
@@ -147,15 +166,32 @@ func devRegistration(ctx context.Context, rs *runningServer, dir string) (agent.
 		return agent.Registration{}, fmt.Errorf("create activation: %w", err)
 	}
 	reg, err := agent.Register(ctx, agent.RegisterOptions{Server: rs.url, Region: devRegion,
-		ActivationID: act.ActivationID, ActivationCode: act.ActivationCode})
+		ActivationID: act.ActivationID, ActivationCode: act.ActivationCode, HTTPClient: hc})
 	if err != nil {
 		return agent.Registration{}, err
 	}
 	return reg, agent.SaveRegistration(dir, reg)
 }
 
-// writeDevEnv writes the export lines that point AWS tools at Tether.
-func writeDevEnv(path string, u auth.User, url, nodeID string) error {
+// devCerts makes sure the data dir holds the development CA and a server
+// certificate for the loopback names and the listen host.
+func devCerts(o serverOptions) (certs.Paths, error) {
+	cfg := certs.DefaultConfig()
+	if host, _, err := net.SplitHostPort(o.Listen); err == nil && host != "" && !slices.Contains(cfg.Hosts, host) {
+		if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+			cfg.Hosts = append(cfg.Hosts, host)
+		}
+	}
+	dir, err := filepath.Abs(o.DataDir)
+	if err != nil {
+		return certs.Paths{}, err
+	}
+	return certs.Ensure(dir, cfg)
+}
+
+// writeDevEnv writes the export lines that point AWS tools at Tether;
+// caBundle, if set, is the CA they must trust.
+func writeDevEnv(path string, u auth.User, url, nodeID, caBundle string) error {
 	lines := []string{
 		"export AWS_ACCESS_KEY_ID=" + u.AccessKeyID,
 		"export AWS_SECRET_ACCESS_KEY=" + shellQuote(u.SecretAccessKey),
@@ -166,17 +202,24 @@ func writeDevEnv(path string, u auth.User, url, nodeID string) error {
 		"export TETHER_ENDPOINT=" + url,
 		"export TETHER_NODE_ID=" + nodeID,
 	}
+	if caBundle != "" {
+		lines = append(lines, "export AWS_CA_BUNDLE="+shellQuote(caBundle))
+	}
 	return os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-func printDevBanner(w io.Writer, url, nodeID, envPath string) {
+func printDevBanner(w io.Writer, url, nodeID, envPath, caBundle string) {
+	ca := ""
+	if caBundle != "" {
+		ca = "\n  TLS CA           " + caBundle + " (AWS_CA_BUNDLE in the env file)"
+	}
 	fmt.Fprintf(w, `Tether is running.
 
   API and gateway  %s
   managed node     %s (this machine, served by the embedded agent)
-  credentials      %s
+  credentials      %s%s
 
 Open a shell on the node:
 
@@ -189,5 +232,5 @@ or with the AWS CLI (put tether on PATH as session-manager-plugin):
   aws ssm start-session --endpoint-url $TETHER_ENDPOINT --target $TETHER_NODE_ID
 
 Press Ctrl-C to stop.
-`, url, nodeID, envPath, envPath)
+`, url, nodeID, envPath, ca, envPath)
 }

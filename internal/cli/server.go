@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/tether-ssm/tether/internal/api"
 	"github.com/tether-ssm/tether/internal/auth"
+	"github.com/tether-ssm/tether/internal/certs"
 	"github.com/tether-ssm/tether/internal/gateway"
 	"github.com/tether-ssm/tether/internal/nodes"
 	"github.com/tether-ssm/tether/internal/sessions"
@@ -34,6 +36,11 @@ type serverOptions struct {
 	Config    string
 	PublicURL string
 	LogLevel  string
+	// TLSCert and TLSKey are PEM files; with both the server speaks
+	// HTTPS/WSS only. They override the config file's tls_cert/tls_key.
+	TLSCert, TLSKey string
+	// caBundle is the CA that signed TLSCert, when Tether made it (dev).
+	caBundle string
 }
 
 // serverFile is the --config YAML file: the principals (auth.Config) plus
@@ -54,6 +61,11 @@ type serverFile struct {
 	// IdleTimeout is IdleTimeoutMinutes as a Go duration ("90s"), for
 	// finer control (tests, demos): 1s to 60m. It wins when both are set.
 	IdleTimeout string `yaml:"idle_timeout"`
+	// TLSCert and TLSKey are the PEM certificate (chain) and key files the
+	// server serves HTTPS and WSS with; relative paths are relative to the
+	// config file. Both or neither; default neither (plain HTTP).
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
 }
 
 // sweepInterval checks for idle sessions often enough for short timeouts;
@@ -97,8 +109,10 @@ func runServer(ctx context.Context, args []string, stdio IO) int {
 	fset.StringVar(&o.Listen, "listen", "127.0.0.1:8080", "address to serve the API on")
 	fset.StringVar(&o.DataDir, "data-dir", "tether-data", "directory holding the database (tether.db) and the token key")
 	fset.StringVar(&o.Config, "config", "", "YAML file with principals and settings (default <data-dir>/config.yaml if it exists)")
-	fset.StringVar(&o.PublicURL, "public-url", "", "externally reachable base URL written into StreamUrl (default http://<listen address>)")
+	fset.StringVar(&o.PublicURL, "public-url", "", "externally reachable base URL written into StreamUrl (default http(s)://<listen address>)")
 	fset.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fset.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS and WSS (with --tls-key; default: config tls_cert, else plain HTTP)")
+	fset.StringVar(&o.TLSKey, "tls-key", "", "PEM private key file of --tls-cert (default: config tls_key)")
 	if err := fset.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -136,7 +150,28 @@ func loadServerFile(path string, explicit bool) (serverFile, error) {
 	if err := f.validateTimeouts(); err != nil {
 		return f, err
 	}
+	for _, p := range []*string{&f.TLSCert, &f.TLSKey} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(filepath.Dir(path), *p)
+		}
+	}
 	return f, nil
+}
+
+// serverTLS returns the server's TLS configuration from the flags, else
+// the config file; nil means plain HTTP.
+func serverTLS(o serverOptions, f serverFile) (*tls.Config, error) {
+	cert, key, from := o.TLSCert, o.TLSKey, "--tls-cert and --tls-key"
+	if cert == "" && key == "" {
+		cert, key, from = f.TLSCert, f.TLSKey, "config tls_cert and tls_key"
+	}
+	switch {
+	case cert == "" && key == "":
+		return nil, nil
+	case cert == "" || key == "":
+		return nil, fmt.Errorf("%s: give both or neither", from)
+	}
+	return certs.ServerConfig(cert, key)
 }
 
 // serve runs the server until ctx is done.
@@ -152,7 +187,7 @@ func serve(ctx context.Context, o serverOptions, logw io.Writer) error {
 // housekeeping loops on one listener.
 type runningServer struct {
 	log       *slog.Logger
-	url       string // http://<listen address>
+	url       string // http(s)://<listen address>
 	publicURL string
 	nodes     *nodes.Service
 	gateway   *gateway.Gateway
@@ -201,6 +236,10 @@ func startServer(ctx context.Context, o serverOptions, logw io.Writer) (*running
 	if err != nil {
 		return nil, err
 	}
+	tlsConf, err := serverTLS(o, file)
+	if err != nil {
+		return nil, err
+	}
 	st, err := sqlitestore.Open(filepath.Join(o.DataDir, "tether.db"), sqlitestore.DefaultConfig())
 	if err != nil {
 		return nil, err
@@ -210,9 +249,13 @@ func startServer(ctx context.Context, o serverOptions, logw io.Writer) (*running
 		st.Close()
 		return nil, err
 	}
+	scheme := "http://"
+	if tlsConf != nil {
+		scheme = "https://"
+	}
 	publicURL := o.PublicURL
 	if publicURL == "" {
-		publicURL = "http://" + ln.Addr().String()
+		publicURL = scheme + ln.Addr().String()
 	}
 	gw := gateway.New(gateway.Config{
 		IdleTimeout:        file.idleTimeout(),
@@ -243,6 +286,14 @@ func startServer(ctx context.Context, o serverOptions, logw io.Writer) (*running
 	mux.Handle("/v1/", gw.Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	if tlsConf != nil {
+		// HTTP/1.1 only: websocket upgrades need it, and AWS clients use it.
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetHTTP1(true)
+		tlsConf.NextProtos = []string{"http/1.1"}
+		srv.TLSConfig = tlsConf
+		ln = tls.NewListener(ln, tlsConf)
+	}
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var loops sync.WaitGroup
@@ -254,7 +305,7 @@ func startServer(ctx context.Context, o serverOptions, logw io.Writer) (*running
 			log.Error("gateway housekeeping", "err", err)
 		}
 	}()
-	rs := &runningServer{log: log, url: "http://" + ln.Addr().String(), publicURL: publicURL, nodes: ns,
+	rs := &runningServer{log: log, url: scheme + ln.Addr().String(), publicURL: publicURL, nodes: ns,
 		gateway: gw, srv: srv, errc: make(chan error, 1)}
 	rs.stop = func() { stopBG(); gw.Close(); loops.Wait(); st.Close() }
 	go func() { rs.errc <- srv.Serve(ln) }()

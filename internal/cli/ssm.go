@@ -26,7 +26,7 @@ func runSSM(ctx context.Context, args []string, stdio IO) int {
 		return client.Run(ctx, client.RunOptions{
 			Start:    client.StartResponse{SessionID: ss.SessionID, TokenValue: ss.TokenValue, StreamURL: ss.StreamURL},
 			Endpoint: ss.Endpoint, Region: ss.Region, Profile: ss.Profile, Parameters: ss.Parameters,
-			Stdin: stdio.In, Stdout: stdio.Out, Stderr: stdio.Err,
+			Stdin: stdio.In, Stdout: stdio.Out, Stderr: stdio.Err, TLS: ss.TLS,
 		})
 	}
 	return ssmcli.Main(ctx, args, cfg)

@@ -2,12 +2,15 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
+
+	"github.com/tether-ssm/tether/internal/certs"
 )
 
 // PluginVersion is what `session-manager-plugin --version` prints: four
@@ -80,10 +83,26 @@ func PluginMain(ctx context.Context, args []string, pio PluginIO) int {
 		fmt.Fprintf(out, "Cannot perform start session: the StartSession response must have SessionId, TokenValue and StreamUrl\n")
 		return 0
 	}
+	tc, err := pluginTLS(pio.Getenv)
+	if err != nil {
+		fmt.Fprintf(out, "Cannot perform start session: %v\n", err)
+		return 0
+	}
 	return Run(ctx, RunOptions{
 		Start: start, Endpoint: endpoint, Region: region, Profile: profile, Parameters: params.Parameters,
-		Stdin: pio.Stdin, Stdout: out, Stderr: pio.Stderr, PluginMode: true, Logger: pio.Logger,
+		Stdin: pio.Stdin, Stdout: out, Stderr: pio.Stderr, PluginMode: true, TLS: tc, Logger: pio.Logger,
 	})
+}
+
+// pluginTLS is the TLS configuration of the plugin's connections: trust
+// the CA bundle of AWS_CA_BUNDLE (the AWS CLI passes the endpoint, not its
+// TLS options, so a private CA comes through the environment); nil means
+// the system roots.
+func pluginTLS(getenv func(string) string) (*tls.Config, error) {
+	if getenv == nil || getenv("AWS_CA_BUNDLE") == "" {
+		return nil, nil
+	}
+	return certs.ClientConfig(getenv("AWS_CA_BUNDLE"))
 }
 
 // OSPluginIO is the process's real plugin environment.

@@ -2,11 +2,13 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
@@ -16,7 +18,9 @@ import (
 // SSM-compatible endpoint with the usual AWS configuration (environment,
 // shared files, profile); credentials are loaded, and refreshed when they
 // expire, by aws-sdk-go-v2. An empty endpoint means the region's default.
-func SSMResumer(ctx context.Context, sessionID, endpoint, region, profile string, hc *http.Client) (func(context.Context) (string, error), error) {
+// tc, if not nil, is the TLS configuration of the calls; a CA bundle of the
+// AWS configuration (AWS_CA_BUNDLE, ca_bundle) is trusted as well.
+func SSMResumer(ctx context.Context, sessionID, endpoint, region, profile string, tc *tls.Config) (func(context.Context) (string, error), error) {
 	opts := []func(*config.LoadOptions) error{}
 	if region != "" {
 		opts = append(opts, config.WithRegion(region))
@@ -24,8 +28,16 @@ func SSMResumer(ctx context.Context, sessionID, endpoint, region, profile string
 	if profile != "" {
 		opts = append(opts, config.WithSharedConfigProfile(profile))
 	}
-	if hc != nil {
-		opts = append(opts, config.WithHTTPClient(hc))
+	if tc != nil {
+		// A BuildableClient, so that the SDK can add its own CA bundle
+		// (to a copy of the pool: tc may be in use elsewhere).
+		c := tc.Clone()
+		if c.RootCAs != nil {
+			c.RootCAs = c.RootCAs.Clone()
+		}
+		opts = append(opts, config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+			tr.TLSClientConfig = c
+		})))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {

@@ -2,12 +2,14 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tether-ssm/tether/internal/certs"
 	"github.com/tether-ssm/tether/internal/stream"
 	"github.com/tether-ssm/tether/internal/wire"
 	"golang.org/x/term"
@@ -44,6 +47,10 @@ type RunOptions struct {
 	// exit code becomes Run's, and a session that could not be resumed
 	// exits non-zero.
 	PluginMode bool
+	// TLS configures the websocket's and ResumeSession's TLS (trusted CAs,
+	// no verification); nil means the system roots (and, for
+	// ResumeSession, the AWS configuration's ca_bundle).
+	TLS *tls.Config
 	// Resume overrides the ResumeSession call (tests); nil means SSMResumer.
 	Resume func(context.Context) (string, error)
 	// Logger receives diagnostics; nil discards.
@@ -60,7 +67,7 @@ func Run(ctx context.Context, o RunOptions) int {
 	id := o.Start.SessionID
 	resume := o.Resume
 	if resume == nil {
-		r, err := SSMResumer(ctx, id, o.Endpoint, o.Region, o.Profile, nil)
+		r, err := SSMResumer(ctx, id, o.Endpoint, o.Region, o.Profile, o.TLS)
 		if err != nil {
 			return fail(o, err)
 		}
@@ -68,8 +75,12 @@ func Run(ctx context.Context, o RunOptions) int {
 	}
 	fmt.Fprintf(o.Stdout, "\nStarting session with SessionId: %s\n", id)
 	st := &statusLine{w: o.Stderr}
+	var hc *http.Client
+	if o.TLS != nil {
+		hc = certs.HTTPClient(o.TLS)
+	}
 	s, err := Open(ctx, Config{SessionID: id, StreamURL: o.Start.StreamURL, Token: o.Start.TokenValue,
-		Resume: resume, OnStatus: st.update, Logger: o.Logger})
+		Resume: resume, OnStatus: st.update, HTTPClient: hc, Logger: o.Logger})
 	if err != nil {
 		return fail(o, err)
 	}

@@ -2,6 +2,7 @@ package ssmcli
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -47,6 +48,10 @@ type StartedSession struct {
 	Region, Profile, Endpoint        string
 	Target                           string
 	Parameters                       map[string][]string
+	// TLS is the API calls' TLS configuration (--ca-bundle,
+	// AWS_CA_BUNDLE, the profile's ca_bundle, --no-verify-ssl), for the
+	// session's own connections.
+	TLS *tls.Config
 }
 
 // DefaultConfig returns a Config bound to the process.

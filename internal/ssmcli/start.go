@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -24,7 +25,7 @@ func (inv *invocation) startSession(ctx context.Context, c *client, endpoint str
 	}
 	path, lookErr := inv.cfg.LookPath("session-manager-plugin")
 	if inv.inProcess(path, lookErr) {
-		return inv.runInProcess(ctx, parsed, endpoint)
+		return inv.runInProcess(ctx, c, parsed, endpoint)
 	}
 	if lookErr != nil {
 		term := inv.model.Ops["terminate-session"]
@@ -91,10 +92,13 @@ func (inv *invocation) inProcess(path string, lookErr error) bool {
 
 // runInProcess hands the started session to RunSession; its status is the
 // command's.
-func (inv *invocation) runInProcess(ctx context.Context, parsed map[string]any, endpoint string) error {
+func (inv *invocation) runInProcess(ctx context.Context, c *client, parsed map[string]any, endpoint string) error {
 	str := func(k string) string { v, _ := parsed[k].(string); return v }
 	ss := StartedSession{SessionID: str("SessionId"), TokenValue: str("TokenValue"), StreamURL: str("StreamUrl"),
 		Region: inv.set.region, Profile: inv.set.profile, Endpoint: strings.TrimSuffix(endpoint, "/")}
+	if tr, ok := c.httpc.Transport.(*http.Transport); ok && tr.TLSClientConfig != nil {
+		ss.TLS = tr.TLSClientConfig.Clone()
+	}
 	if t, ok := inv.params["Target"].(string); ok {
 		ss.Target = t
 	}
