@@ -145,12 +145,23 @@ func forwardPart(ctx context.Context, s *stack, o options) error {
 	s.track(ssh.sshd)
 	s.track(ssh.client)
 	defer ssh.stop()
-	fwd, tetherAddr, err := startTetherForward(s, echoPort)
+	fwd, tetherAddr, err := startTetherForward(s, s.srv.URL, s.node, nil, "forward.log", echoPort)
 	if err != nil {
 		return err
 	}
 	s.track(fwd)
 	defer fwd.Stop()
+	ts, err := startTLSStack(ctx, s)
+	if err != nil {
+		return fmt.Errorf("TLS server and agent: %w", err)
+	}
+	defer ts.stop()
+	tlsFwd, tlsAddr, err := startTetherForward(s, ts.url, ts.node, ts.env, "forward-tls.log", echoPort)
+	if err != nil {
+		return err
+	}
+	s.track(tlsFwd)
+	defer tlsFwd.Stop()
 	interop, err := startInteropForward(ctx, s, echoPort)
 	if err != nil {
 		return err
@@ -167,6 +178,7 @@ func forwardPart(ctx context.Context, s *stack, o options) error {
 		{"direct", echoAddr, nil},
 		{"ssh", ssh.addr, []int{ssh.sshd.Pid(), ssh.client.Pid()}},
 		{"tether", tetherAddr, []int{fwd.Pid(), s.srv.Pid(), s.agent.Pid()}},
+		{"tls", tlsAddr, []int{tlsFwd.Pid(), ts.srv.Pid(), ts.agent.Pid()}},
 		{"interop", interop.ln.Addr().String(), []int{s.srv.Pid(), s.agent.Pid()}},
 	}
 	// Warm-up: a small transfer through each path.
@@ -202,26 +214,27 @@ func forwardPart(ctx context.Context, s *stack, o options) error {
 		}
 	}
 	fmt.Printf("### Port-forward throughput: %d MiB echoed through a TCP echo server (each byte checked), median of %d alternating rounds\n\n", o.mib, o.rounds)
-	fmt.Printf("ssh: OpenSSH %s, cipher %s. Tether: `tether ssm start-session --document-name AWS-StartPortForwardingSession` (fast mode), plain HTTP/WebSocket on loopback: Tether has no TLS set-up yet, so there is no TLS row.\n\n", ssh.version, ssh.cipher)
-	fmt.Println("| connections | direct TCP | ssh -L | Tether (fast mode) | **Tether / ssh -L** | Tether / direct | ssh -L / direct | Tether, interop mode (in-process client) |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Printf("ssh: OpenSSH %s, cipher %s. Tether: `tether ssm start-session --document-name AWS-StartPortForwardingSession` (fast mode), plain HTTP/WebSocket on loopback; Tether, TLS: the same through a second `tether server --tls-cert` (HTTPS/WSS, %s) and its agent, every Tether link encrypted as ssh's is.\n\n", ssh.version, ssh.cipher, ts.cipher)
+	fmt.Println("| connections | direct TCP | ssh -L | Tether (fast mode) | **Tether / ssh -L** | Tether (fast mode, TLS) | **TLS / ssh -L** | Tether / direct | ssh -L / direct | Tether, interop mode (in-process client) |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, conns := range []int{1, o.par} {
 		m := func(name string) float64 { return median(results[fmt.Sprintf("%s/%d", name, conns)]) }
-		d, sh, t, in := m("direct"), m("ssh"), m("tether"), m("interop")
-		fmt.Printf("| %d | %.0f MB/s | %.0f MB/s | %.0f MB/s | **%.2f×** | %.3f× | %.3f× | %.0f MB/s |\n", conns, d, sh, t, t/sh, t/d, sh/d, in)
+		d, sh, t, tl, in := m("direct"), m("ssh"), m("tether"), m("tls"), m("interop")
+		fmt.Printf("| %d | %.0f MB/s | %.0f MB/s | %.0f MB/s | **%.2f×** | %.0f MB/s | **%.2f×** | %.3f× | %.3f× | %.0f MB/s |\n", conns, d, sh, t, t/sh, tl, tl/sh, t/d, sh/d, in)
 	}
 	fmt.Println()
 	fmt.Println("Interop mode is what the real session-manager-plugin gets (per-message digests and acknowledgements); it runs here through internal/client with Config.Interop inside the benchmark process, so its client shares that process with the load generator; it echoes at most 32 MiB per run.")
 	fmt.Println()
 	fmt.Println("CPU time of the path's own processes per GB echoed (median; ssh -L = ssh + sshd, Tether = `tether ssm` client + server + agent; the echo server and load generator, common to all paths, are not counted):")
 	fmt.Println()
-	fmt.Println("| connections | ssh -L | sshd / ssh | Tether | `tether ssm` / server / agent | Tether / ssh -L |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| connections | ssh -L | sshd / ssh | Tether | `tether ssm` / server / agent | Tether / ssh -L | Tether, TLS | `tether ssm` / server / agent | TLS / ssh -L |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, conns := range []int{1, o.par} {
-		shr, tr := results[fmt.Sprintf("ssh/%d", conns)], results[fmt.Sprintf("tether/%d", conns)]
-		sh, t := cpuPerGB(shr, -1), cpuPerGB(tr, -1)
-		fmt.Printf("| %d | %.1f s/GB | %.1f / %.1f | %.1f s/GB | %.1f / %.1f / %.1f | %.2f× |\n", conns, sh,
-			cpuPerGB(shr, 0), cpuPerGB(shr, 1), t, cpuPerGB(tr, 0), cpuPerGB(tr, 1), cpuPerGB(tr, 2), t/sh)
+		shr, tr, tlr := results[fmt.Sprintf("ssh/%d", conns)], results[fmt.Sprintf("tether/%d", conns)], results[fmt.Sprintf("tls/%d", conns)]
+		sh, t, tl := cpuPerGB(shr, -1), cpuPerGB(tr, -1), cpuPerGB(tlr, -1)
+		fmt.Printf("| %d | %.1f s/GB | %.1f / %.1f | %.1f s/GB | %.1f / %.1f / %.1f | %.2f× | %.1f s/GB | %.1f / %.1f / %.1f | %.2f× |\n", conns, sh,
+			cpuPerGB(shr, 0), cpuPerGB(shr, 1), t, cpuPerGB(tr, 0), cpuPerGB(tr, 1), cpuPerGB(tr, 2), t/sh,
+			tl, cpuPerGB(tlr, 0), cpuPerGB(tlr, 1), cpuPerGB(tlr, 2), tl/sh)
 	}
 	fmt.Println("\nMB/s = 10⁶ bytes per second in each direction (the bytes sent, which also all came back).")
 	fmt.Println("Every round, MB/s:")
@@ -269,11 +282,12 @@ func median(ts []throughput) float64 {
 	return v[len(v)/2]
 }
 
-// startTetherForward runs `tether ssm start-session` forwarding a local
-// port to port on the node, and returns the local address.
-func startTetherForward(s *stack, port string) (*benchstack.Proc, string, error) {
-	p, err := benchstack.Start(s.bin, filepath.Join(s.dir, "forward.log"), benchstack.Env(), "ssm", "start-session",
-		"--endpoint-url", s.srv.URL, "--target", s.node, "--document-name", "AWS-StartPortForwardingSession",
+// startTetherForward runs `tether ssm start-session` against the server at
+// url (with extraEnv) forwarding a local port to port on node, and returns
+// the local address.
+func startTetherForward(s *stack, url, node string, extraEnv []string, logName, port string) (*benchstack.Proc, string, error) {
+	p, err := benchstack.Start(s.bin, filepath.Join(s.dir, logName), append(benchstack.Env(), extraEnv...), "ssm", "start-session",
+		"--endpoint-url", url, "--target", node, "--document-name", "AWS-StartPortForwardingSession",
 		"--parameters", "portNumber="+port+",localPortNumber=0")
 	if err != nil {
 		return nil, "", err

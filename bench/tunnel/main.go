@@ -5,8 +5,9 @@
 //     TCP echo server: direct loopback TCP, `ssh -L` (Debian's sshd started
 //     here on 127.0.0.1 with a throw-away key and its own sshd_config), and
 //     `tether ssm start-session --document-name
-//     AWS-StartPortForwardingSession` (fast mode, no TLS: Tether has no TLS
-//     set-up yet);
+//     AWS-StartPortForwardingSession` (fast mode) over plain HTTP/WS and,
+//     through a second server and agent, over HTTPS/WSS (`tether server
+//     --tls-cert` with a throw-away CA from internal/certs);
 //
 //   - interactive echo latency (one byte to `cat` on a raw PTY and back)
 //     at 1, 100 and 1,000 concurrent shell sessions (internal/client);
@@ -19,7 +20,8 @@
 //     go run ./bench/tunnel [-tether PATH] [-mib 256] [-levels 1,100,1000]
 //
 // Everything runs on 127.0.0.1: one `tether server`, one `tether agent run
-// --shell /bin/sh` (bench/internal/benchstack), the echo server in this
+// --shell /bin/sh` (bench/internal/benchstack; a TLS pair of them for the
+// throughput part), the echo server in this
 // process. These are measurements, not tests: nothing is asserted about
 // timing. Results: bench/RESULTS.md.
 package main

@@ -20,7 +20,7 @@ import (
 
 // startAgent registers an agent through an activation and runs it until
 // the node is connected (as bench/agent does).
-func startAgent(ctx context.Context, api *ssm.Client, bin, url, stateDir, shell string) (*benchstack.Proc, string, error) {
+func startAgent(ctx context.Context, api *ssm.Client, bin, url, stateDir, shell string, extraEnv ...string) (*benchstack.Proc, string, error) {
 	limit := int32(1)
 	act, err := api.CreateActivation(ctx, &ssm.CreateActivationInput{IamRole: aws.String("SSMServiceRole"), RegistrationLimit: &limit})
 	if err != nil {
@@ -28,7 +28,7 @@ func startAgent(ctx context.Context, api *ssm.Client, bin, url, stateDir, shell 
 	}
 	reg := exec.CommandContext(ctx, bin, "agent", "register", "--server", url, "--activation-id", *act.ActivationId,
 		"--activation-code", *act.ActivationCode, "--state-dir", stateDir)
-	reg.Env = benchstack.Env()
+	reg.Env = append(benchstack.Env(), extraEnv...)
 	out, err := reg.CombinedOutput()
 	if err != nil {
 		return nil, "", fmt.Errorf("agent register: %v\n%s", err, out)
@@ -38,7 +38,7 @@ func startAgent(ctx context.Context, api *ssm.Client, bin, url, stateDir, shell 
 		return nil, "", fmt.Errorf("agent register printed %q", out)
 	}
 	nodeID := strings.TrimSuffix(fields[2], ".")
-	p, err := benchstack.Start(bin, stateDir+".log", benchstack.Env(), "agent", "run", "--state-dir", stateDir,
+	p, err := benchstack.Start(bin, stateDir+".log", append(benchstack.Env(), extraEnv...), "agent", "run", "--state-dir", stateDir,
 		"--log-level", "warn", "--shell", shell)
 	if err != nil {
 		return nil, "", err
