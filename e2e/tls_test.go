@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/tether-ssm/tether/internal/certs"
+	"github.com/tether-ssm/tether/internal/faultproxy"
 )
 
 const awsV2 = "/usr/bin/aws"
@@ -220,6 +221,15 @@ func TestTLSDev(t *testing.T) {
 			}
 		})
 	}
+	t.Run("boto3", func(t *testing.T) {
+		script := "import boto3, os\n" +
+			"c = boto3.client('ssm', endpoint_url=os.environ['TETHER_ENDPOINT'])\n" +
+			"print(c.describe_instance_information()['InstanceInformationList'][0]['InstanceId'])\n"
+		r := runEnv(t, 60*time.Second, d.env, "/usr/bin/python3", "-c", script)
+		if r.code != 0 || strings.TrimSpace(r.stdout) != d.nodeID {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+	})
 	// The AWS CLI trusts the CA through --ca-bundle, but does not pass it to
 	// the plugin: the plugin, without AWS_CA_BUNDLE, reports the
 	// certificate error (and exits 0, as the real plugin does on every
@@ -236,8 +246,8 @@ func TestTLSDev(t *testing.T) {
 // TestTLSServerAndAgent: `tether server --tls-cert --tls-key` with a
 // certificate from a private CA; `tether agent register --ca-bundle` and
 // `tether agent run` with AWS_CA_BUNDLE connect over HTTPS/WSS; `tether
-// ssm` forwards a port; an agent without the CA fails to register with a
-// certificate error.
+// ssm` forwards a port and resumes over TLS after its wss link is cut; an
+// agent without the CA fails to register with a certificate error.
 func TestTLSServerAndAgent(t *testing.T) {
 	dir := t.TempDir()
 	p, err := certs.Ensure(filepath.Join(dir, "tls"), certs.Config{})
@@ -250,7 +260,14 @@ func TestTLSServerAndAgent(t *testing.T) {
 	}
 	addr := freeAddr(t)
 	url := "https://" + addr
-	server := startEnv(t, nil, tetherBin, "server", "--listen", addr, "--data-dir", dir, "--log-level", "info")
+	// StreamUrls point at a fault proxy, to cut the client's wss link.
+	proxy, err := faultproxy.New(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	server := startEnv(t, nil, tetherBin, "server", "--listen", addr, "--data-dir", dir, "--log-level", "info",
+		"--public-url", "https://"+proxy.Addr())
 	waitFor(t, 20*time.Second, "the server listens over TLS", func() bool {
 		return strings.Contains(server.Output(), `msg="tether server listening" addr=`+url)
 	})
@@ -287,5 +304,17 @@ func TestTLSServerAndAgent(t *testing.T) {
 	_, echoPort, _ := net.SplitHostPort(target)
 	fwd := startEnv(t, caEnv, tetherBin, "ssm", "start-session", "--endpoint-url", url, "--target", nodeID,
 		"--document-name", "AWS-StartPortForwardingSession", "--parameters", "portNumber="+echoPort+",localPortNumber=0")
-	echoParallel(t, "127.0.0.1:"+waitPort(t, fwd), 8, 4<<20)
+	local := "127.0.0.1:" + waitPort(t, fwd)
+	echoParallel(t, local, 8, 4<<20)
+	// Each cut drops the wss link: the client calls ResumeSession over
+	// HTTPS and dials the stream again through TLS; nothing is lost.
+	for i := range 5 {
+		if n := proxy.Cut(); n == 0 {
+			t.Fatalf("cut %d: no connection to cut", i+1)
+		}
+		echoParallel(t, local, 2, 1<<20)
+	}
+	if !strings.Contains(fwd.Output(), "connection lost — resuming") {
+		t.Fatalf("the client never reported a resume:\n%s", fwd.Output())
+	}
 }
