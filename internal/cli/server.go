@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -256,6 +257,9 @@ func startServer(ctx context.Context, o serverOptions, logw io.Writer) (*running
 	publicURL := o.PublicURL
 	if publicURL == "" {
 		publicURL = scheme + ln.Addr().String()
+	}
+	if tlsConf != nil && (strings.HasPrefix(publicURL, "http://") || strings.HasPrefix(publicURL, "ws://")) {
+		log.Warn("the server speaks TLS but --public-url is plain: clients will fail to open their streams", "public_url", publicURL)
 	}
 	gw := gateway.New(gateway.Config{
 		IdleTimeout:        file.idleTimeout(),

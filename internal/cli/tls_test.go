@@ -140,6 +140,39 @@ func TestServerServesTLS(t *testing.T) {
 	})
 }
 
+// TestServerTLSPlainPublicURL: a plain public URL on a TLS server is
+// allowed (a proxy may be in front) but warned about.
+func TestServerTLSPlainPublicURL(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p, err := certs.Ensure(dir, certs.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		public string
+		warn   bool
+	}{
+		{"http://tether.example.com", true},
+		{"ws://tether.example.com", true},
+		{"https://tether.example.com", false},
+		{"", false},
+	} {
+		t.Run(tc.public, func(t *testing.T) {
+			var logs lockedBuffer
+			rs, err := startServer(context.Background(), serverOptions{Listen: "127.0.0.1:0", DataDir: t.TempDir(), LogLevel: "warn",
+				PublicURL: tc.public, TLSCert: p.Cert, TLSKey: p.Key}, &logs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rs.wait(canceledContext())
+			if got := strings.Contains(logs.String(), "--public-url is plain"); got != tc.warn {
+				t.Errorf("warned %v, want %v: %s", got, tc.warn, logs.String())
+			}
+		})
+	}
+}
+
 func TestDevCertsAndEnv(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
