@@ -16,7 +16,6 @@ import (
 	"github.com/tether-ssm/tether/internal/controlchannel"
 	"github.com/tether-ssm/tether/internal/stream"
 	"github.com/tether-ssm/tether/internal/wire"
-	"github.com/tether-ssm/tether/internal/wstransport"
 )
 
 // dataChannel is one session's resumable connection to the gateway.
@@ -92,19 +91,17 @@ func (dc *dataChannel) connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	conn, err := dc.a.mgs.DialDataChannel(ctx, dc.sessionID)
-	if err != nil {
-		return err
-	}
 	open := wire.AgentOpenDataChannelInput{
 		MessageSchemaVersion: wire.MessageSchemaVersion, RequestID: wire.NewUUID().String(),
 		TokenValue: tok, ClientInstanceID: dc.a.cfg.Registration.NodeID,
 	}
-	if err := writeJSON(ctx, conn, open); err != nil {
-		conn.CloseNow()
-		return fmt.Errorf("open data channel: %w", err)
+	// Multiplexed over the node's one connection when the gateway offers
+	// it, else the session's own websocket (mgs.OpenDataChannel).
+	tr, err := dc.a.mgs.OpenDataChannel(ctx, dc.sessionID, open)
+	if err != nil {
+		return err
 	}
-	return dc.ep.Attach(wstransport.New(conn))
+	return dc.ep.Attach(tr)
 }
 
 // triggerReconnect runs the reconnect loop, once at a time. A failure that

@@ -55,6 +55,11 @@ import (
 	"sync"
 )
 
+// Subprotocol is the websocket subprotocol under which a Conn's framing is
+// negotiated (the dialer asks for it; an acceptor that answers without it
+// does not speak chanmux).
+const Subprotocol = "tether-chanmux.1"
+
 // Link is the message-oriented connection a Conn runs over (a websocket:
 // wstransport.Transport satisfies it). Send delivers one message, in order;
 // Conn calls it from one goroutine at a time. Recv returns the next

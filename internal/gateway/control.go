@@ -60,11 +60,10 @@ func (g *Gateway) serveControlSocket(w http.ResponseWriter, r *http.Request, nod
 		writeXMLError(w, err)
 		return
 	}
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true, CompressionMode: websocket.CompressionDisabled})
+	conn, err := acceptSocket(w, r, 0)
 	if err != nil {
 		return
 	}
-	conn.SetReadLimit(16 << 20)
 	open, err := g.readControlOpen(r.Context(), conn, nodeID)
 	if err != nil {
 		g.log.Info("control channel refused", "node_id", nodeID, "remote_addr", r.RemoteAddr, "err", err)
@@ -72,7 +71,7 @@ func (g *Gateway) serveControlSocket(w http.ResponseWriter, r *http.Request, nod
 		return
 	}
 	g.recordAgent(r.Context(), nodeID, open, r.RemoteAddr)
-	c := &controlConn{nodeID: nodeID, peer: newPeer(conn, "control", r.RemoteAddr, g.log)}
+	c := &controlConn{nodeID: nodeID, peer: newPeer(wsLink{conn}, "control", r.RemoteAddr, g.log)}
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
@@ -86,7 +85,8 @@ func (g *Gateway) serveControlSocket(w http.ResponseWriter, r *http.Request, nod
 		old.peer.close("replaced by a newer connection")
 	}
 	g.log.Info("node connected", "node_id", nodeID, "agent_version", open.AgentVersion, "remote_addr", r.RemoteAddr)
-	go c.peer.keepalive(g.cfg.PingInterval, g.cfg.PingTimeout)
+	unwatch := g.watch(conn, c.peer.close)
+	defer unwatch()
 	g.readControl(r.Context(), c)
 	c.peer.close("connection ended")
 	g.mu.Lock()
@@ -156,7 +156,7 @@ func platformType(p string) string {
 // readControl handles the agent's control messages until the socket closes.
 func (g *Gateway) readControl(ctx context.Context, c *controlConn) {
 	for {
-		_, b, err := c.peer.conn.Read(c.peer.ctx)
+		b, err := c.peer.read()
 		if err != nil {
 			return
 		}

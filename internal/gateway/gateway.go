@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tether-ssm/tether/internal/chanmux"
 	"github.com/tether-ssm/tether/internal/sigv4"
 	"github.com/tether-ssm/tether/internal/store"
 	"github.com/tether-ssm/tether/internal/token"
@@ -48,6 +49,13 @@ type Config struct {
 	// PingInterval is how often both ends are pinged; a peer that does not
 	// answer within PingTimeout is dropped. Defaults 5 s and 5 s.
 	PingInterval, PingTimeout time.Duration
+	// SocketBufferSize is the read and the write buffer of each client
+	// data-channel websocket. Zero means 2 KiB; negative keeps net/http's
+	// 4 KiB each.
+	SocketBufferSize int
+	// Mux configures agents' multiplexed data-channel connections
+	// (chanmux); zero values take chanmux's defaults.
+	Mux chanmux.Config
 	// SweepInterval is how often idle and over-long sessions are looked
 	// for (each sweep lists the active sessions). Default 5 s.
 	SweepInterval time.Duration
@@ -72,6 +80,9 @@ func (c *Config) setDefaults() {
 	def(&c.PingTimeout, 5*time.Second)
 	def(&c.SweepInterval, 5*time.Second)
 	def(&c.TokenTTL, 10*time.Minute)
+	if c.SocketBufferSize == 0 {
+		c.SocketBufferSize = 2 << 10
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -92,9 +103,12 @@ type Gateway struct {
 	mu      sync.Mutex // guards the following fields
 	nodes   map[string]*controlConn
 	relays  map[string]*relay
+	muxes   map[*chanmux.Conn]struct{} // agents' multiplexed connections
 	closed  bool
 	stopped chan struct{}
 	wg      sync.WaitGroup // goroutines owned by the gateway
+
+	ping pinger // every websocket's keepalive
 }
 
 // New returns a gateway over st, minting and checking tokens with tokens.
@@ -103,7 +117,7 @@ func New(cfg Config, st store.Store, tokens *token.Codec) *Gateway {
 	cfg.setDefaults()
 	g := &Gateway{
 		cfg: cfg, store: st, tokens: tokens, log: cfg.Logger,
-		nodes: map[string]*controlConn{}, relays: map[string]*relay{},
+		nodes: map[string]*controlConn{}, relays: map[string]*relay{}, muxes: map[*chanmux.Conn]struct{}{},
 		stopped: make(chan struct{}),
 	}
 	g.verifier = sigv4.New(sigv4.Config{Services: []string{"ssmmessages"}, Now: cfg.Now}, g.nodeCredentials)
@@ -145,6 +159,8 @@ func (g *Gateway) Handler() http.Handler {
 			g.serveControlSocket(w, r, id)
 		case r.Method == http.MethodGet && kind == "data-channel":
 			g.serveDataSocket(w, r, id)
+		case r.Method == http.MethodGet && kind == "mux-channel":
+			g.serveMuxSocket(w, r, id)
 		default:
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		}
@@ -161,17 +177,21 @@ func parsePath(p string) (kind, id string, ok bool) {
 	if !found || id == "" || strings.Contains(id, "/") || len(id) > 400 {
 		return "", "", false
 	}
-	return kind, id, kind == "control-channel" || kind == "data-channel"
+	return kind, id, kind == "control-channel" || kind == "data-channel" || kind == "mux-channel"
 }
 
 // Run does the gateway's housekeeping until ctx is done or Close is called:
 // on start it marks sessions left attached by a previous process as
 // Disconnected (their sockets are gone), then it ends sessions that were
-// idle or ran too long.
+// idle or ran too long, and pings every websocket (one pinger for all,
+// ping.go); without Run, dead peers are not detected.
 func (g *Gateway) Run(ctx context.Context) error {
 	if err := g.recover(ctx); err != nil {
 		return err
 	}
+	pingDone := make(chan struct{})
+	go func() { defer close(pingDone); g.pingLoop(ctx) }()
+	defer func() { <-pingDone }()
 	t := time.NewTicker(g.cfg.SweepInterval)
 	defer t.Stop()
 	for {
@@ -202,9 +222,16 @@ func (g *Gateway) Close() error {
 	for _, r := range g.relays {
 		peers = append(peers, r.peersLocked()...)
 	}
+	var muxes []*chanmux.Conn
+	for m := range g.muxes {
+		muxes = append(muxes, m)
+	}
 	g.mu.Unlock()
 	for _, p := range peers {
 		p.close("gateway shutting down")
+	}
+	for _, m := range muxes {
+		m.Close()
 	}
 	g.wg.Wait()
 	return nil

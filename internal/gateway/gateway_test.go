@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -54,6 +55,15 @@ func logger(t *testing.T) *slog.Logger {
 
 func newEnv(t *testing.T, cfg gateway.Config) *env {
 	t.Helper()
+	e := newEnvWithout(t, cfg, nil)
+	e.startAgent()
+	return e
+}
+
+// newEnvWithout is newEnv without the agent; wrap (if not nil) wraps the
+// gateway's handler.
+func newEnvWithout(t *testing.T, cfg gateway.Config, wrap func(http.Handler) http.Handler) *env {
+	t.Helper()
 	ctx := testCtx(t)
 	st, err := sqlitestore.Open(filepath.Join(t.TempDir(), "tether.db"), sqlitestore.DefaultConfig())
 	if err != nil {
@@ -68,7 +78,11 @@ func newEnv(t *testing.T, cfg gateway.Config) *env {
 	}
 	cfg.Logger = logger(t)
 	gw := gateway.New(cfg, st, tokens)
-	srv := httptest.NewServer(gw.Handler())
+	h := gw.Handler()
+	if wrap != nil {
+		h = wrap(h)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { gw.Close() })
 	gctx, gcancel := context.WithCancel(ctx)
@@ -79,7 +93,6 @@ func newEnv(t *testing.T, cfg gateway.Config) *env {
 	now := time.Now()
 	must(t, st.CreateActivation(ctx, store.Activation{ID: "act-1", RegistrationLimit: 5, ExpirationDate: now.Add(time.Hour), CreatedDate: now}))
 	must(t, st.RegisterNode(ctx, store.Node{ID: e.nodeID, ActivationID: "act-1", RegistrationDate: now, AccessKeyID: "AKIANODE0001", SecretAccessKey: "node-secret"}))
-	e.startAgent()
 	return e
 }
 
@@ -91,9 +104,12 @@ func must(t *testing.T, err error) {
 }
 
 // startAgent runs an agent for the env's node until the test ends.
-func (e *env) startAgent() {
+func (e *env) startAgent() { e.startAgentAt(e.srv.URL) }
+
+// startAgentAt runs an agent that reaches the gateway at base.
+func (e *env) startAgentAt(base string) {
 	a, err := agent.New(agent.Config{
-		Registration: agent.Registration{Server: e.srv.URL, NodeID: e.nodeID, AccessKeyID: "AKIANODE0001", SecretAccessKey: "node-secret"},
+		Registration: agent.Registration{Server: base, NodeID: e.nodeID, AccessKeyID: "AKIANODE0001", SecretAccessKey: "node-secret"},
 		Shell:        shell.Config{Shell: "/bin/sh"},
 		Logger:       logger(e.t),
 	})

@@ -2,20 +2,21 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/tether-ssm/tether/internal/chanmux"
 	"github.com/tether-ssm/tether/internal/wire"
 )
 
-// peer is one authenticated websocket: a client or agent data channel, or
-// an agent control channel. Writes are safe from any goroutine; one reader
-// goroutine (the HTTP handler's) owns reads.
+// peer is one authenticated socket: a client or agent data channel (a
+// websocket, or one channel of an agent's multiplexed connection), or an
+// agent control channel. Writes are safe from any goroutine; one reader
+// goroutine owns reads.
 type peer struct {
-	conn   *websocket.Conn
+	link   link
 	kind   string // "client", "agent" or "control"
 	remote string
 	log    *slog.Logger
@@ -26,16 +27,50 @@ type peer struct {
 	reason string // why it was closed; set once
 }
 
-func newPeer(conn *websocket.Conn, kind, remote string, log *slog.Logger) *peer {
+// link is what a peer reads and writes.
+type link interface {
+	read(ctx context.Context) ([]byte, error)  // the next frame
+	write(ctx context.Context, b []byte) error // one binary frame
+	close(reason string)
+}
+
+// wsLink is a peer on its own websocket.
+type wsLink struct{ conn *websocket.Conn }
+
+func (l wsLink) read(ctx context.Context) ([]byte, error) {
+	_, b, err := l.conn.Read(ctx)
+	return b, err
+}
+
+func (l wsLink) write(ctx context.Context, b []byte) error {
+	return l.conn.Write(ctx, websocket.MessageBinary, b)
+}
+
+func (l wsLink) close(reason string) {
+	l.conn.Close(websocket.StatusNormalClosure, truncate(reason, 120))
+}
+
+// chanLink is an agent data channel carried by the agent's multiplexed
+// connection (mux.go).
+type chanLink struct{ ch *chanmux.Channel }
+
+func (l chanLink) read(ctx context.Context) ([]byte, error)  { return l.ch.Recv(ctx) }
+func (l chanLink) write(ctx context.Context, b []byte) error { return l.ch.Send(ctx, b) }
+func (l chanLink) close(reason string)                       { l.ch.CloseWithReason(truncate(reason, 120)) }
+
+func newPeer(l link, kind, remote string, log *slog.Logger) *peer {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &peer{conn: conn, kind: kind, remote: remote, log: log, ctx: ctx, cancel: cancel}
+	return &peer{link: l, kind: kind, remote: remote, log: log, ctx: ctx, cancel: cancel}
 }
 
 // send writes one binary frame, blocking while the peer's socket is full
 // (backpressure) until the peer is closed.
 func (p *peer) send(b []byte) error {
-	return p.conn.Write(p.ctx, websocket.MessageBinary, b)
+	return p.link.write(p.ctx, b)
 }
+
+// read returns the peer's next frame.
+func (p *peer) read() ([]byte, error) { return p.link.read(p.ctx) }
 
 // sendMessage encodes and sends a gateway-generated message.
 func (p *peer) sendMessage(m *wire.Message) error {
@@ -52,32 +87,11 @@ func (p *peer) close(reason string) {
 		p.reason = reason
 		p.log.Debug("socket closed", "kind", p.kind, "remote_addr", p.remote, "reason", reason)
 		p.cancel()
-		p.conn.Close(websocket.StatusNormalClosure, truncate(reason, 120))
+		p.link.close(reason)
 	})
 }
 
 func (p *peer) closed() bool { return p.ctx.Err() != nil }
-
-// keepalive pings the peer every interval and closes it when a pong does
-// not come back within timeout. It returns when the peer is closed.
-func (p *peer) keepalive(interval, timeout time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-p.ctx.Done():
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(p.ctx, timeout)
-			err := p.conn.Ping(ctx)
-			cancel()
-			if err != nil && !errors.Is(err, context.Canceled) {
-				p.close("no answer to ping")
-				return
-			}
-		}
-	}
-}
 
 // controlMessage builds a gateway-generated, non-stream message.
 func controlMessage(typ string, payload []byte, now time.Time) *wire.Message {

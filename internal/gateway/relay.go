@@ -49,14 +49,10 @@ func (g *Gateway) relayLocked(id string) *relay {
 // serveDataSocket accepts a data-channel websocket, authenticates its first
 // frame, and relays until the socket closes.
 func (g *Gateway) serveDataSocket(w http.ResponseWriter, r *http.Request, sessionID string) {
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		InsecureSkipVerify: true, // not a browser endpoint: tokens, not origins, authenticate
-		CompressionMode:    websocket.CompressionDisabled,
-	})
+	conn, err := acceptSocket(w, r, g.cfg.SocketBufferSize)
 	if err != nil {
 		return
 	}
-	conn.SetReadLimit(16 << 20)
 	open, err := g.readOpen(r.Context(), conn)
 	if err != nil {
 		g.log.Info("data channel refused", "session_id", sessionID, "remote_addr", r.RemoteAddr, "err", err)
@@ -67,7 +63,7 @@ func (g *Gateway) serveDataSocket(w http.ResponseWriter, r *http.Request, sessio
 	if open.IsAgent() {
 		kind = "agent"
 	}
-	p := newPeer(conn, kind, r.RemoteAddr, g.log)
+	p := newPeer(wsLink{conn}, kind, r.RemoteAddr, g.log)
 	if err := g.authenticateData(r.Context(), sessionID, open); err != nil {
 		g.log.Info("data channel refused", "session_id", sessionID, "role", kind, "remote_addr", r.RemoteAddr, "err", err)
 		conn.Close(websocket.StatusPolicyViolation, truncate("authentication failed: "+err.Error(), 120))
@@ -76,17 +72,23 @@ func (g *Gateway) serveDataSocket(w http.ResponseWriter, r *http.Request, sessio
 	if !g.attach(r.Context(), sessionID, p) {
 		return
 	}
-	go p.keepalive(g.cfg.PingInterval, g.cfg.PingTimeout)
+	unwatch := g.watch(conn, p.close)
 	// The relay runs on its own goroutine (counted in g.wg by attach) and
 	// the handler returns, so the request, its buffers and the handler's
 	// stack are not kept for the life of an idle session (the websocket is
 	// hijacked and lives on).
 	go func() {
 		defer g.wg.Done()
-		ctx := context.Background()
-		g.pump(ctx, sessionID, p)
-		g.detach(ctx, sessionID, p)
+		defer unwatch()
+		g.relayPeer(sessionID, p)
 	}()
+}
+
+// relayPeer forwards p's frames until it closes, then detaches it.
+func (g *Gateway) relayPeer(sessionID string, p *peer) {
+	ctx := context.Background()
+	g.pump(ctx, sessionID, p)
+	g.detach(ctx, sessionID, p)
 }
 
 // readOpen reads the first frame: the OpenDataChannelInput JSON text.
@@ -211,7 +213,7 @@ func (g *Gateway) detach(ctx context.Context, sessionID string, p *peer) {
 // pump reads p's frames and forwards them to the other end, in order.
 func (g *Gateway) pump(ctx context.Context, sessionID string, p *peer) {
 	for {
-		_, b, err := p.conn.Read(p.ctx)
+		b, err := p.read()
 		if err != nil {
 			return
 		}

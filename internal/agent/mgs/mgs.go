@@ -44,6 +44,12 @@ type Client struct {
 	HTTPClient *http.Client
 	// Now is the clock used for signatures; nil means time.Now.
 	Now func() time.Time
+	// DisableMux gives every data channel its own websocket, as the real
+	// agent does; by default OpenDataChannel multiplexes them over one
+	// connection when the gateway offers it (mux.go).
+	DisableMux bool
+
+	mux muxState
 }
 
 // ErrSessionTerminated is returned by CreateDataChannel when the gateway
