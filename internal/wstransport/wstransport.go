@@ -6,6 +6,8 @@ package wstransport
 
 import (
 	"context"
+	"errors"
+	"io"
 	"sync"
 
 	"github.com/coder/websocket"
@@ -31,15 +33,58 @@ func (t *Transport) Send(ctx context.Context, frame []byte) error {
 	return t.conn.Write(ctx, websocket.MessageBinary, frame)
 }
 
-// Recv returns the next binary message.
+// Recv returns the next binary message, in a new slice of its exact size
+// (the caller may keep it).
 func (t *Transport) Recv(ctx context.Context) ([]byte, error) {
 	for {
-		typ, b, err := t.conn.Read(ctx)
+		typ, r, err := t.conn.Reader(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if typ == websocket.MessageBinary {
-			return b, nil
+		if typ != websocket.MessageBinary {
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		return ReadMessage(r)
+	}
+}
+
+// scratchSize is the size of the pooled read buffers: a fast-mode frame
+// (32 KiB payload and header) fits.
+const scratchSize = 64 << 10
+
+// scratch holds read buffers shared by all transports: a transport holds
+// none while it waits for a message, so idle sessions cost nothing.
+var scratch = sync.Pool{New: func() any { b := make([]byte, scratchSize); return &b }}
+
+// ReadMessage reads r to its end into a pooled buffer and returns a copy of
+// exactly the message's size: one allocation and one copy, where
+// io.ReadAll grows its slice a dozen times for a 32 KiB frame.
+func ReadMessage(r io.Reader) ([]byte, error) {
+	bp := scratch.Get().(*[]byte)
+	defer scratch.Put(bp)
+	b := *bp
+	n := 0
+	for {
+		if n == len(b) {
+			// Larger than the buffer: finish with io.ReadAll-style growth.
+			rest, err := io.ReadAll(r)
+			out := make([]byte, n+len(rest))
+			copy(out, b[:n])
+			copy(out[n:], rest)
+			return out, err
+		}
+		k, err := r.Read(b[n:])
+		n += k
+		if errors.Is(err, io.EOF) {
+			out := make([]byte, n)
+			copy(out, b[:n])
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 }
