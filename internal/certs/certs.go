@@ -30,6 +30,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -278,13 +280,60 @@ func writeFile(path string, b []byte, mode os.FileMode) error {
 }
 
 // ServerConfig loads a PEM certificate (chain) and key for a server:
-// TLS 1.2 or later.
+// TLS 1.2 or later. The files are watched: when either changes (a renewed
+// certificate), the next handshake loads the pair again; a pair that does
+// not load (say, half written) leaves the previous one in use.
 func ServerConfig(certFile, keyFile string) (*tls.Config, error) {
-	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("load TLS certificate: %w", err)
+	r := &reloader{certFile: certFile, keyFile: keyFile}
+	if err := r.load(); err != nil {
+		return nil, err
 	}
-	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
+	return &tls.Config{GetCertificate: r.get, MinVersion: tls.VersionTLS12}, nil
+}
+
+// reloader serves a certificate pair, reloading it when its files change
+// (two stats per handshake, next to the handshake's own cost).
+type reloader struct {
+	certFile, keyFile string
+
+	mu    sync.Mutex // guards the following fields
+	pair  *tls.Certificate
+	stamp string // the files' sizes and modification times at load
+}
+
+func (r *reloader) fileStamp() string {
+	var b strings.Builder
+	for _, f := range []string{r.certFile, r.keyFile} {
+		if fi, err := os.Stat(f); err == nil {
+			fmt.Fprintf(&b, "%d/%d;", fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	return b.String()
+}
+
+func (r *reloader) load() error {
+	stamp := r.fileStamp()
+	pair, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
+	if err != nil {
+		return fmt.Errorf("load TLS certificate: %w", err)
+	}
+	r.mu.Lock()
+	r.pair, r.stamp = &pair, stamp
+	r.mu.Unlock()
+	return nil
+}
+
+// get is tls.Config.GetCertificate.
+func (r *reloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	r.mu.Lock()
+	stale := r.fileStamp() != r.stamp
+	r.mu.Unlock()
+	if stale {
+		r.load() // on failure the previous pair stays
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pair, nil
 }
 
 // ClientConfig returns a client configuration that trusts the PEM

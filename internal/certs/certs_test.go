@@ -7,11 +7,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -168,11 +169,15 @@ func TestClientConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
-	srv.TLS = srvConf
-	srv.StartTLS()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }),
+		ErrorLog: log.New(io.Discard, "", 0)}
+	go srv.Serve(tls.NewListener(ln, srvConf))
 	defer srv.Close()
-	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
 
 	tests := []struct {
 		name, ca, host string
@@ -236,6 +241,69 @@ func TestServerConfigErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := ServerConfig(tc.cert, tc.key); err == nil || !strings.HasPrefix(err.Error(), "load TLS certificate") {
 				t.Fatalf("err = %v", err)
+			}
+		})
+	}
+}
+
+// TestServerConfigReloads: a renewed pair is served from the next
+// handshake on; a broken one leaves the previous pair in use.
+func TestServerConfigReloads(t *testing.T) {
+	dir := t.TempDir()
+	paths := make([]Paths, 2)
+	for i := range paths {
+		p, err := Ensure(filepath.Join(dir, strconv.Itoa(i)), Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths[i] = p
+	}
+	live := Paths{Cert: filepath.Join(dir, "live.pem"), Key: filepath.Join(dir, "live-key.pem")}
+	install := func(t *testing.T, cert, key []byte) {
+		t.Helper()
+		if err := writeFile(live.Key, key, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := writeFile(live.Cert, cert, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(path string) []byte {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	install(t, read(paths[0].Cert), read(paths[0].Key))
+	conf, err := ServerConfig(live.Cert, live.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial := func(p Paths) string { return readCert(t, p.Cert).SerialNumber.String() }
+	tests := []struct {
+		name       string
+		cert, key  []byte // installed before the handshake; nil = leave as is
+		wantSerial string
+	}{
+		{"initial", nil, nil, serial(paths[0])},
+		{"unchanged", nil, nil, serial(paths[0])},
+		{"renewed", read(paths[1].Cert), read(paths[1].Key), serial(paths[1])},
+		{"half written", []byte("-----BEGIN CERTIFICATE-----\n"), read(paths[1].Key), serial(paths[1])},
+		{"mismatched", read(paths[0].Cert), read(paths[1].Key), serial(paths[1])},
+		{"back to the first", read(paths[0].Cert), read(paths[0].Key), serial(paths[0])},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.cert != nil {
+				install(t, tc.cert, tc.key)
+			}
+			pair, err := conf.GetCertificate(&tls.ClientHelloInfo{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := pair.Leaf.SerialNumber.String(); got != tc.wantSerial {
+				t.Fatalf("serving serial %s, want %s", got, tc.wantSerial)
 			}
 		})
 	}

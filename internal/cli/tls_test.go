@@ -199,7 +199,11 @@ func TestDevCertsAndEnv(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := conf.Certificates[0].Leaf.VerifyHostname(tc.host); err != nil {
+			pair, err := conf.GetCertificate(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := pair.Leaf.VerifyHostname(tc.host); err != nil {
 				t.Error(err)
 			}
 			env := filepath.Join(d, "env")
