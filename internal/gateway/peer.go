@@ -9,6 +9,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/tether-ssm/tether/internal/chanmux"
 	"github.com/tether-ssm/tether/internal/wire"
+	"github.com/tether-ssm/tether/internal/wstransport"
 )
 
 // peer is one authenticated socket: a client or agent data channel (a
@@ -38,8 +39,11 @@ type link interface {
 type wsLink struct{ conn *websocket.Conn }
 
 func (l wsLink) read(ctx context.Context) ([]byte, error) {
-	_, b, err := l.conn.Read(ctx)
-	return b, err
+	_, r, err := l.conn.Reader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return wstransport.ReadMessage(r) // pooled: not io.ReadAll's dozen allocations
 }
 
 func (l wsLink) write(ctx context.Context, b []byte) error {
