@@ -1,12 +1,18 @@
 // Command gateway measures the memory the gateway of a real `tether server`
 // process holds per idle session: it starts the server, creates sessions in
-// its SQLite store, attaches a client websocket and an agent websocket to
-// each (tokens minted with the data directory's token key, as StartSession
-// and CreateDataChannel mint them), checks that each pair is joined (the
-// agent end receives start_publication), lets them sit idle, and reads the
-// server's VmRSS from /proc.
+// its SQLite store, attaches a client websocket and an agent data channel
+// to each (tokens minted with the data directory's token key, as
+// StartSession and CreateDataChannel mint them), checks that each pair is
+// joined (the agent end receives start_publication), lets them sit idle,
+// and reads the server's VmRSS from /proc. At the end the server is sent
+// SIGQUIT and the goroutines in its dump are counted.
 //
-//	go run ./bench/gateway -n 1000,9850
+// The agent ends are, by default, channels of one multiplexed connection
+// (-agent mux: what `tether agent` does, through internal/agent/mgs); with
+// -agent ws each is its own websocket (what the real amazon-ssm-agent
+// does), which needs two server sockets per session.
+//
+//	go run ./bench/gateway -n 1000,10000
 //
 // Per-session memory is (RSS with warm-up + N sessions − RSS with the
 // warm-up sessions only) / N, so one-time costs (code paged in, SQLite
@@ -22,21 +28,27 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/coder/websocket"
 
 	"github.com/tether-ssm/tether/bench/internal/benchstack"
+	"github.com/tether-ssm/tether/internal/agent/mgs"
 	"github.com/tether-ssm/tether/internal/sessions"
 	"github.com/tether-ssm/tether/internal/store"
 	"github.com/tether-ssm/tether/internal/store/sqlitestore"
+	"github.com/tether-ssm/tether/internal/stream"
 	"github.com/tether-ssm/tether/internal/token"
 	"github.com/tether-ssm/tether/internal/wire"
+	"github.com/tether-ssm/tether/internal/wstransport"
 )
 
 const target = "mi-0123456789abcdef0"
@@ -49,7 +61,13 @@ func main() {
 	bin := flag.String("tether", "", "tether binary (default: build ./cmd/tether)")
 	keep := flag.Bool("keep", false, "keep the temporary directories (logs)")
 	senv := flag.String("server-env", "", "extra environment for the server, comma-separated (e.g. GOGC=50)")
+	agentMode := flag.String("agent", "mux", "agent data channels: mux (one multiplexed connection) or ws (a websocket each)")
 	flag.Parse()
+	if *agentMode != "mux" && *agentMode != "ws" {
+		fmt.Fprintln(os.Stderr, "gateway bench: -agent is mux or ws")
+		os.Exit(2)
+	}
+	muxAgents = *agentMode == "mux"
 	if *senv != "" {
 		serverEnv = append(serverEnv, strings.Split(*senv, ",")...)
 	}
@@ -60,8 +78,12 @@ func main() {
 }
 
 // serverEnv is added to the server's environment; gctrace lets the table
-// split the memory into heap and stacks.
-var serverEnv = []string{"GODEBUG=gctrace=1"}
+// split the memory into heap and stacks, GOTRACEBACK=all makes SIGQUIT
+// dump every goroutine.
+var serverEnv = []string{"GODEBUG=gctrace=1", "GOTRACEBACK=all"}
+
+// muxAgents is the -agent mode (set once by main).
+var muxAgents bool
 
 type result struct {
 	n                    int
@@ -72,6 +94,7 @@ type result struct {
 	gcBase, gcLoaded     benchstack.GCTrace // the server's last GC before each reading
 	dropReasons          []string
 	idleCPU              float64 // server CPU seconds per second while idle
+	goroutines           int     // in the server's SIGQUIT dump, with warm + n sessions
 }
 
 func run(countList string, warm int, settle time.Duration, par int, bin string, keep bool) error {
@@ -97,8 +120,13 @@ func run(countList string, warm int, settle time.Duration, par int, bin string, 
 		if err != nil || n <= 0 {
 			return fmt.Errorf("bad count %q", f)
 		}
-		// Each session is two sockets at the server and two here.
-		if need := uint64(2*(n+warm) + 64); need > limit {
+		// Each session is two sockets at the server and two here, or one
+		// with multiplexed agents.
+		perSession := uint64(2)
+		if muxAgents {
+			perSession = 1
+		}
+		if need := perSession*uint64(n+warm) + 64; need > limit {
 			return fmt.Errorf("%d sessions need about %d file descriptors per process; RLIMIT_NOFILE is %d", n, need, limit)
 		}
 		dir := filepath.Join(tmp, fmt.Sprintf("n%d", n))
@@ -112,16 +140,20 @@ func run(countList string, warm int, settle time.Duration, par int, bin string, 
 		results = append(results, r)
 		fmt.Fprintf(os.Stderr, "n=%d done: %+v\n", n, r)
 	}
-	fmt.Printf("Gateway memory per idle session (`tether server` VmRSS; client + agent websocket per session; %d warm-up sessions; idle %s; GOMAXPROCS=%d, %s; RLIMIT_NOFILE %d; server env %s)\n\n",
-		warm, settle, runtime.GOMAXPROCS(0), runtime.Version(), limit, strings.Join(serverEnv, " "))
-	fmt.Println("| sessions | RSS before | RSS after (max while idle) | per session | of which heap / stacks (last GC) | threads | server CPU while idle | attach time | sockets dropped |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	agents := "a client websocket and a channel of one multiplexed agent connection per session"
+	if !muxAgents {
+		agents = "a client and an agent websocket per session"
+	}
+	fmt.Printf("Gateway memory per idle session (`tether server` VmRSS; %s; %d warm-up sessions; idle %s; GOMAXPROCS=%d, %s; RLIMIT_NOFILE %d; server env %s)\n\n",
+		agents, warm, settle, runtime.GOMAXPROCS(0), runtime.Version(), limit, strings.Join(serverEnv, " "))
+	fmt.Println("| sessions | RSS before | RSS after (max while idle) | per session | of which heap / stacks (last GC) | goroutines per session | threads | server CPU while idle | attach time | sockets dropped |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range results {
 		perMB := func(a, b int) float64 { return float64(b-a) * 1024 / float64(r.n) }
-		fmt.Printf("| %d | %.1f MiB | %.1f MiB (%.1f MiB) | %.1f KiB | %.1f / %.1f KiB | %d | %.0f%% | %.1fs | %d |\n", r.n, float64(r.base)/1024,
+		fmt.Printf("| %d | %.1f MiB | %.1f MiB (%.1f MiB) | %.1f KiB | %.1f / %.1f KiB | %.2f (%d in all) | %d | %.0f%% | %.1fs | %d |\n", r.n, float64(r.base)/1024,
 			float64(r.loaded)/1024, float64(r.loadMx)/1024, float64(r.loaded-r.base)/float64(r.n),
 			perMB(r.gcBase.LiveMB, r.gcLoaded.LiveMB), perMB(r.gcBase.StackMB, r.gcLoaded.StackMB),
-			r.threads, 100*r.idleCPU, r.attachTime.Seconds(), r.dropped)
+			float64(r.goroutines)/float64(r.n+warm), r.goroutines, r.threads, 100*r.idleCPU, r.attachTime.Seconds(), r.dropped)
 	}
 	fmt.Println()
 	for _, r := range results {
@@ -154,6 +186,10 @@ func measure(bin, dir string, n, warm int, settle time.Duration, par int) (resul
 		return res, err
 	}
 	h := &holder{url: strings.Replace(srv.URL, "http://", "ws://", 1), tokens: tokens}
+	if muxAgents {
+		h.agent = &mgs.Client{Endpoint: srv.URL, Region: benchstack.Region,
+			Credentials: credentials.NewStaticCredentialsProvider(nodeKey, nodeSecret, "")}
+	}
 	defer h.closeAll()
 	if err := h.attach(ids[:warm], par); err != nil {
 		return res, err
@@ -192,11 +228,34 @@ func measure(bin, dir string, n, warm int, settle time.Duration, par int) (resul
 	}
 	h.mu.Unlock()
 	res.gcLoaded, _ = benchstack.LastGC(srv.Log)
-	return res, nil
+	res.goroutines, err = countGoroutines(srv)
+	return res, err
 }
 
-// seed creates count sessions in the server's database, as StartSession
-// would (Connecting, generation 1, owned by the bench user).
+// countGoroutines stops the server with SIGQUIT and counts the goroutines
+// in its dump (GOTRACEBACK=all).
+func countGoroutines(srv *benchstack.Server) (int, error) {
+	if err := srv.Cmd.Process.Signal(syscall.SIGQUIT); err != nil {
+		return 0, err
+	}
+	if err := benchstack.WaitFor(60*time.Second, "server dumps its goroutines", srv.Exited); err != nil {
+		return 0, err
+	}
+	b, err := os.ReadFile(srv.Log)
+	if err != nil {
+		return 0, err
+	}
+	return len(goroutineLine.FindAll(b, -1)), nil
+}
+
+var goroutineLine = regexp.MustCompile(`(?m)^goroutine \d+ `)
+
+// The node the sessions target, registered by seed.
+const nodeKey, nodeSecret = "AKIABENCHNODE0000001", "bench-node-secret"
+
+// seed registers the target node and creates count sessions in the
+// server's database, as StartSession would (Connecting, generation 1,
+// owned by the bench user).
 func seed(dbPath string, count int) ([]string, error) {
 	st, err := sqlitestore.Open(dbPath, sqlitestore.DefaultConfig())
 	if err != nil {
@@ -204,6 +263,15 @@ func seed(dbPath string, count int) ([]string, error) {
 	}
 	defer st.Close()
 	now := time.Now().UTC()
+	ctx := context.Background()
+	if err := st.CreateActivation(ctx, store.Activation{ID: "bench-activation", RegistrationLimit: 1,
+		ExpirationDate: now.Add(time.Hour), CreatedDate: now}); err != nil {
+		return nil, err
+	}
+	if err := st.RegisterNode(ctx, store.Node{ID: target, ActivationID: "bench-activation", RegistrationDate: now,
+		AccessKeyID: nodeKey, SecretAccessKey: nodeSecret}); err != nil {
+		return nil, err
+	}
 	ids := make([]string, count)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("%s-%017x", benchstack.UserName, i)
@@ -222,8 +290,10 @@ func seed(dbPath string, count int) ([]string, error) {
 type holder struct {
 	url     string
 	tokens  *token.Codec
+	agent   *mgs.Client // multiplexed agent ends; nil: a websocket each
 	mu      sync.Mutex
 	conns   []*websocket.Conn
+	held    []stream.Transport
 	wg      sync.WaitGroup
 	closing atomic.Bool
 	dropped atomic.Int64   // sockets the server closed while held
@@ -275,8 +345,17 @@ func (h *holder) attachOne(id string) error {
 	if err != nil {
 		return err
 	}
-	agent, err := h.open(ctx, id, "", wire.AgentOpenDataChannelInput{MessageSchemaVersion: wire.MessageSchemaVersion,
-		RequestID: wire.NewUUID().String(), TokenValue: agentTok, ClientInstanceID: target})
+	open := wire.AgentOpenDataChannelInput{MessageSchemaVersion: wire.MessageSchemaVersion,
+		RequestID: wire.NewUUID().String(), TokenValue: agentTok, ClientInstanceID: target}
+	var agent stream.Transport
+	if h.agent != nil {
+		agent, err = h.agent.OpenDataChannel(ctx, id, open)
+	} else {
+		var c *websocket.Conn
+		if c, err = h.open(ctx, id, "", open); err == nil {
+			agent = wstransport.New(c)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("agent end: %w", err)
 	}
@@ -297,7 +376,7 @@ func (h *holder) attachOne(id string) error {
 		return fmt.Errorf("agent end: %w", err)
 	}
 	h.hold(agent)
-	h.hold(client)
+	h.hold(wstransport.New(client))
 	return nil
 }
 
@@ -318,9 +397,9 @@ func (h *holder) open(ctx context.Context, id, query string, first any) (*websoc
 }
 
 // expect reads frames until one of type typ arrives.
-func expect(ctx context.Context, c *websocket.Conn, typ string) error {
+func expect(ctx context.Context, c stream.Transport, typ string) error {
 	for {
-		_, b, err := c.Read(ctx)
+		b, err := c.Recv(ctx)
 		if err != nil {
 			return fmt.Errorf("waiting for %s: %w", typ, err)
 		}
@@ -330,12 +409,15 @@ func expect(ctx context.Context, c *websocket.Conn, typ string) error {
 	}
 }
 
-func (h *holder) hold(c *websocket.Conn) {
+func (h *holder) hold(c stream.Transport) {
+	h.mu.Lock()
+	h.held = append(h.held, c)
+	h.mu.Unlock()
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
 		for {
-			if _, _, err := c.Read(context.Background()); err != nil {
+			if _, err := c.Recv(context.Background()); err != nil {
 				if !h.closing.Load() {
 					h.dropped.Add(1)
 					why := err.Error()
@@ -359,9 +441,12 @@ func (h *holder) hold(c *websocket.Conn) {
 func (h *holder) closeAll() {
 	h.closing.Store(true)
 	h.mu.Lock()
-	conns := h.conns
-	h.conns = nil
+	conns, held := h.conns, h.held
+	h.conns, h.held = nil, nil
 	h.mu.Unlock()
+	for _, c := range held {
+		c.Close()
+	}
 	for _, c := range conns {
 		c.CloseNow()
 	}

@@ -108,6 +108,7 @@ type Conn struct {
 	ctx    context.Context // done when the Conn has failed or closed
 	cancel context.CancelFunc
 	wsem   chan struct{} // held while writing to the link
+	openMu sync.Mutex    // serializes Open, so that ids reach the peer in order
 
 	mu     sync.Mutex // guards the following fields
 	chans  map[uint32]*Channel
@@ -179,6 +180,8 @@ func (c *Conn) Open(ctx context.Context, name string, data []byte) (*Channel, er
 	if c.handle != nil {
 		return nil, errors.New("chanmux: the accepting end cannot open channels")
 	}
+	c.openMu.Lock()
+	defer c.openMu.Unlock()
 	c.mu.Lock()
 	if c.err != nil {
 		err := c.err

@@ -500,3 +500,29 @@ func FuzzParseFrame(f *testing.F) {
 		}
 	})
 }
+
+// TestConcurrentOpens: channels opened from many goroutines at once all
+// reach the acceptor (ids arrive in order).
+func TestConcurrentOpens(t *testing.T) {
+	ctx := testCtx(t)
+	cli, srv, accepted := muxPair(t, Config{})
+	const n = 200
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := cli.Open(ctx, fmt.Sprintf("s-%d", i), nil); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for range n {
+		seen[receive(t, accepted).Name()] = true
+	}
+	if len(seen) != n || srv.Err() != nil {
+		t.Fatalf("accepted %d distinct channels, err %v", len(seen), srv.Err())
+	}
+}
