@@ -318,3 +318,17 @@ func TestTLSServerAndAgent(t *testing.T) {
 		t.Fatalf("the client never reported a resume:\n%s", fwd.Output())
 	}
 }
+
+// TestTLSPluginBadCABundle: the plugin entry point given an unreadable
+// AWS_CA_BUNDLE says so, in the real plugin's words, before connecting.
+func TestTLSPluginBadCABundle(t *testing.T) {
+	plugin := filepath.Join(filepath.Dir(tetherBin), "session-manager-plugin")
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	start := `{"SessionId": "alice-0123456789abcdef0", "TokenValue": "token", "StreamUrl": "wss://127.0.0.1:1/v1/data-channel/alice-0123456789abcdef0"}`
+	r := runEnv(t, 30*time.Second, []string{"AWS_CA_BUNDLE=" + missing}, plugin, start, "us-east-1", "StartSession", "",
+		`{"Target": "mi-0123456789abcdef0"}`, "https://127.0.0.1:1")
+	want := "Cannot perform start session: CA bundle: open " + missing + ": no such file or directory\n"
+	if r.code != 0 || r.stdout != want {
+		t.Fatalf("exit %d\nstdout:\n%q\nwant:\n%q\nstderr:\n%s", r.code, r.stdout, want, r.stderr)
+	}
+}
