@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/coder/websocket"
 	"github.com/tether-ssm/tether/internal/agent/mgs"
 	"github.com/tether-ssm/tether/internal/chanmux"
 	"github.com/tether-ssm/tether/internal/faultproxy"
@@ -202,5 +203,39 @@ func TestMuxChannelForAnotherNodeRefused(t *testing.T) {
 	}
 	if st := e.status(id); st != store.StatusConnecting {
 		t.Fatalf("status = %s", st)
+	}
+}
+
+// TestPingerDropsSilentSockets: the shared pinger drops a client socket
+// that stops answering pings, and keeps one that answers.
+func TestPingerDropsSilentSockets(t *testing.T) {
+	e := newEnvWithout(t, gateway.Config{PingInterval: 50 * time.Millisecond, PingTimeout: 200 * time.Millisecond}, nil)
+	ctx := testCtx(t)
+	attach := func(read bool) string {
+		id := fmt.Sprintf("alice-%017x", time.Now().UnixNano())
+		now := time.Now()
+		must(t, e.st.CreateSession(ctx, store.Session{ID: id, Target: e.nodeID, Status: store.StatusConnecting, StartDate: now,
+			DocumentName: "SSM-SessionManagerRunShell", Owner: "arn:aws:iam::123456789012:user/alice", ClientGeneration: 1, LastActivity: now}))
+		url := "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/v1/data-channel/" + id + "?role=publish_subscribe"
+		conn, _, err := websocket.Dial(ctx, url, nil)
+		must(t, err)
+		t.Cleanup(func() { conn.CloseNow() })
+		open := fmt.Sprintf(`{"MessageSchemaVersion":"1.0","RequestId":"r","TokenValue":%q,"ClientId":"c"}`, e.clientToken(id, 1))
+		must(t, conn.Write(ctx, websocket.MessageText, []byte(open)))
+		if read {
+			go func() { // reading answers pings
+				for {
+					if _, _, err := conn.Read(context.Background()); err != nil {
+						return
+					}
+				}
+			}()
+		}
+		return id
+	}
+	live, silent := attach(true), attach(false)
+	waitFor(t, 20*time.Second, "the silent socket dropped", func() bool { return e.status(silent) == store.StatusDisconnected })
+	if st := e.status(live); st != store.StatusConnecting {
+		t.Fatalf("answering socket: status %s, want Connecting (attached, no agent)", st)
 	}
 }
