@@ -1,8 +1,23 @@
 // Package client is Tether's session client: it connects to a session's
 // data channel (the StreamUrl and TokenValue of StartSession), answers the
 // agent's handshake, and keeps the stream going across network failures by
-// calling ResumeSession and reconnecting, for as long as the session can be
-// resumed, with nothing lost or repeated.
+// reconnecting, for as long as the session can be resumed, with nothing lost
+// or repeated.
+//
+// Reconnecting: a connection that fails is redialled at once with the token
+// in hand (StartSession's or the last ResumeSession's), which the gateway
+// accepts until it expires or a newer ResumeSession supersedes it;
+// ResumeSession is called only when the gateway refuses that token (close
+// 1008, or HTTP 4xx on the upgrade), once for all attempts in flight.
+// Attempts start MinBackoff apart early in an outage and further apart as it
+// lasts (a BackoffFraction of its length, up to MaxBackoff), at most
+// MaxInflight at a time, each with a deadline, so that a dial hanging on a
+// blackholed network does not hold up the next. The first attempt whose
+// websocket is up sends the token and is attached to the stream (everything
+// unacknowledged is resent on it at once); it wins when the gateway answers
+// a ping on it (the gateway reads pings only after accepting the token).
+// The other attempts are closed before they send a token, so the gateway
+// never sees them as the session's client.
 //
 // The terminal, port-listener and command front ends (tether ssm
 // start-session, the session-manager-plugin entry point) are built on it.
@@ -33,11 +48,16 @@ const Version = "1.2.707.0"
 var ErrSessionEnded = errors.New("session has ended")
 
 // Status is a change in the connection, for progress displays.
+// Attempts are reported when the first one starts and then at most every
+// 250 ms; the reconnection always is.
 type Status struct {
 	Connected bool          // true once (re)connected
 	Attempt   int           // reconnect attempt number, from 1
 	Elapsed   time.Duration // since the connection was lost
 	Err       error         // the last failure
+	// AttemptTime, when Connected, is how long the successful attempt took
+	// from its start (token, dial, the gateway's acceptance).
+	AttemptTime time.Duration
 }
 
 // Config configures a session client.
@@ -47,16 +67,33 @@ type Config struct {
 	Token     string
 	// Resume calls ResumeSession and returns the new token. It returns an
 	// error wrapping ErrSessionEnded when the session cannot be resumed;
-	// other errors are retried. Nil disables resuming.
+	// other errors are retried. It is called only when the gateway refuses
+	// the token in hand. Nil disables reconnecting: the first transport
+	// failure ends the session.
 	Resume func(ctx context.Context) (string, error)
 	// PingInterval and PingTimeout detect a dead connection: a ping not
-	// answered within PingTimeout triggers a reconnect. Defaults 2 s, 3 s.
+	// answered within PingTimeout triggers a reconnect. PingTimeout also
+	// bounds the wait for the gateway to accept a reconnection. Defaults
+	// 2 s, 3 s.
 	PingInterval, PingTimeout time.Duration
-	// FastRetry is how long after a loss reconnect attempts stay at most
-	// FastBackoff apart, so that a network that comes back is used within
-	// FastBackoff; after it, attempts back off up to MaxBackoff. Defaults
-	// 15 s, 200 ms and 2 s.
-	FastRetry, FastBackoff, MaxBackoff time.Duration
+	// Reconnect attempts start BackoffFraction of the outage so far apart,
+	// but at least MinBackoff and at most MaxBackoff: with the defaults
+	// (10 ms, 0.01, 2 s) every 10 ms for the first second, 50 ms apart
+	// after 5 s, 2 s apart after 200 s, for as long as the session can be
+	// resumed. A network that comes back is used after about 1% of the
+	// time it was away (plus a round trip).
+	MinBackoff, MaxBackoff time.Duration
+	BackoffFraction        float64
+	// MaxInflight bounds the attempts in flight at once (default 8). Each
+	// may take a quarter of the outage so far, but at least AttemptTimeout
+	// and at most MaxAttemptTimeout (defaults 1 s, 10 s), covering the
+	// ResumeSession call when one is needed, the dial and the gateway's
+	// acceptance; on a blackholed network a new attempt starts at least
+	// every AttemptTimeout/MaxInflight.
+	MaxInflight                       int
+	AttemptTimeout, MaxAttemptTimeout time.Duration
+	// Clock times the reconnect schedule; nil means the system clock.
+	Clock stream.Clock
 	// Interop keeps the stream in interop mode even with a Tether agent,
 	// as the real plugin would (for tests and comparisons).
 	Interop bool
@@ -79,7 +116,10 @@ type Session struct {
 	cancel context.CancelFunc
 
 	mu          sync.Mutex // guards the following fields
-	token       string
+	token       string     // the token in hand
+	stale       bool       // the gateway refused token: ResumeSession first
+	refreshing  chan struct{}
+	refusals    int                 // commits of token that failed in a row
 	closed      *wire.ChannelClosed // set when channel_closed arrived
 	endErr      error               // why the session cannot continue
 	sessionType string
@@ -90,10 +130,20 @@ type Session struct {
 	doneCtx     context.Context
 	doneCancel  context.CancelFunc // cancels doneCtx when done is closed
 
-	reconnectMu sync.Mutex // guards running and again
-	running     bool       // a reconnect loop is running
-	again       bool       // a transport failed while it ran: run it once more
-	wg          sync.WaitGroup
+	reconnectMu   sync.Mutex      // guards the following fields
+	running       bool            // a reconnect loop is running
+	again         bool            // the current transport failed while it ran: run it once more
+	current       *tokenTransport // the transport in use
+	pending       *tokenTransport // a reconnection waiting for the gateway's acceptance
+	pendingFailed bool            // pending failed while it waited
+	wg            sync.WaitGroup
+}
+
+// tokenTransport is a data-channel websocket and the token it was opened
+// with.
+type tokenTransport struct {
+	*wstransport.Transport
+	tok string
 }
 
 func (c *Config) setDefaults() {
@@ -103,14 +153,28 @@ func (c *Config) setDefaults() {
 	if c.PingTimeout <= 0 {
 		c.PingTimeout = 3 * time.Second
 	}
-	if c.FastRetry <= 0 {
-		c.FastRetry = 15 * time.Second
-	}
-	if c.FastBackoff <= 0 {
-		c.FastBackoff = 200 * time.Millisecond
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = 10 * time.Millisecond
 	}
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = 2 * time.Second
+	}
+	c.MaxBackoff = max(c.MaxBackoff, c.MinBackoff)
+	if c.BackoffFraction <= 0 {
+		c.BackoffFraction = 0.01
+	}
+	if c.MaxInflight <= 0 {
+		c.MaxInflight = 8
+	}
+	if c.AttemptTimeout <= 0 {
+		c.AttemptTimeout = time.Second
+	}
+	if c.MaxAttemptTimeout <= 0 {
+		c.MaxAttemptTimeout = 10 * time.Second
+	}
+	c.MaxAttemptTimeout = max(c.MaxAttemptTimeout, c.AttemptTimeout)
+	if c.Clock == nil {
+		c.Clock = stream.SystemClock()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -130,7 +194,7 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 	ep, err := stream.New(stream.Config{
 		Role: stream.RoleClient, Mode: stream.ModeInterop, Logger: cfg.Logger,
 		OnControl:        s.onControl,
-		OnTransportError: func(_ stream.Transport, err error) { s.goReconnect(err) },
+		OnTransportError: s.transportFailed,
 	})
 	if err != nil {
 		cancel()
@@ -151,18 +215,50 @@ func canceled() context.Context {
 	return ctx
 }
 
-// connect dials the stream URL with the current token and attaches it.
+// connect makes the first connection: dial, send the token, attach. The
+// gateway's verdict on the token comes later (a refusal is a transport
+// failure like any other), so the stream starts without a round trip.
 func (s *Session) connect(ctx context.Context) error {
 	s.mu.Lock()
 	tok := s.token
 	s.mu.Unlock()
-	conn, _, err := websocket.Dial(ctx, s.cfg.StreamURL, &websocket.DialOptions{
+	conn, err := s.dial(ctx, tok)
+	if err != nil {
+		return err
+	}
+	if err := s.open(ctx, conn, tok); err != nil {
+		return err
+	}
+	t := &tokenTransport{Transport: wstransport.New(conn), tok: tok}
+	s.reconnectMu.Lock()
+	s.current = t
+	s.reconnectMu.Unlock()
+	if err := s.ep.Attach(t); err != nil {
+		return err
+	}
+	s.wg.Add(1)
+	go s.keepalive(conn, t)
+	return nil
+}
+
+// dial opens a websocket to the stream URL. An HTTP 4xx answer to the
+// upgrade is the gateway refusing: tok is then marked stale.
+func (s *Session) dial(ctx context.Context, tok string) (*websocket.Conn, error) {
+	conn, resp, err := websocket.Dial(ctx, s.cfg.StreamURL, &websocket.DialOptions{
 		HTTPClient: s.cfg.HTTPClient, CompressionMode: websocket.CompressionDisabled,
 	})
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", s.cfg.StreamURL, err)
+		if resp != nil && resp.StatusCode >= 400 && resp.StatusCode < 500 {
+			s.tokenRefused(tok)
+		}
+		return nil, fmt.Errorf("connect to %s: %w", s.cfg.StreamURL, err)
 	}
 	conn.SetReadLimit(16 << 20)
+	return conn, nil
+}
+
+// open sends the OpenDataChannelInput with tok; on failure conn is closed.
+func (s *Session) open(ctx context.Context, conn *websocket.Conn, tok string) error {
 	open := wire.OpenDataChannelInput{
 		MessageSchemaVersion: wire.MessageSchemaVersion, RequestID: wire.NewUUID().String(),
 		TokenValue: tok, ClientID: s.clientID, ClientVersion: Version,
@@ -172,19 +268,12 @@ func (s *Session) connect(ctx context.Context) error {
 		conn.CloseNow()
 		return fmt.Errorf("open data channel: %w", err)
 	}
-	t := wstransport.New(conn)
-	if err := s.ep.Attach(t); err != nil {
-		t.Close()
-		return err
-	}
-	s.wg.Add(1)
-	go s.keepalive(conn, t)
 	return nil
 }
 
 // keepalive pings the gateway and drops the transport when it stops
 // answering, which starts a reconnect.
-func (s *Session) keepalive(conn *websocket.Conn, t *wstransport.Transport) {
+func (s *Session) keepalive(conn *websocket.Conn, t stream.Transport) {
 	defer s.wg.Done()
 	tick := time.NewTicker(s.cfg.PingInterval)
 	defer tick.Stop()
@@ -207,9 +296,26 @@ func (s *Session) keepalive(conn *websocket.Conn, t *wstransport.Transport) {
 	}
 }
 
-func (s *Session) goReconnect(cause error) {
+// transportFailed is the stream's OnTransportError. A close 1008 (policy
+// violation) is the gateway refusing the token. Only the failure of the
+// transport in use starts a reconnect; a reconnection waiting for the
+// gateway's acceptance is failed; others are candidates already given up.
+func (s *Session) transportFailed(t stream.Transport, err error) {
+	tt, _ := t.(*tokenTransport)
+	if tt != nil && websocket.CloseStatus(err) == websocket.StatusPolicyViolation {
+		s.log.Debug("gateway refused the token", "err", err)
+		s.tokenRefused(tt.tok)
+	}
 	s.reconnectMu.Lock()
-	if s.running {
+	switch {
+	case tt != nil && tt == s.pending:
+		s.pendingFailed = true
+		s.reconnectMu.Unlock()
+		return
+	case tt == nil || tt != s.current:
+		s.reconnectMu.Unlock()
+		return
+	case s.running:
 		s.again = true // the loop runs once more: no failure goes unanswered
 		s.reconnectMu.Unlock()
 		return
@@ -220,7 +326,7 @@ func (s *Session) goReconnect(cause error) {
 	go func() {
 		defer s.wg.Done()
 		for {
-			s.reconnect(cause)
+			s.reconnect(err)
 			s.reconnectMu.Lock()
 			if !s.again {
 				s.running = false
@@ -233,52 +339,163 @@ func (s *Session) goReconnect(cause error) {
 	}()
 }
 
-// reconnect resumes the session until it is connected again or cannot be.
+// reconnect reconnects until connected, or the session ends or cannot be
+// resumed.
 func (s *Session) reconnect(cause error) {
 	if s.ended() {
 		return
 	}
-	lost := time.Now()
-	backoff := 50 * time.Millisecond
-	for attempt := 1; s.ctx.Err() == nil && !s.ended(); attempt++ {
-		s.status(Status{Attempt: attempt, Elapsed: time.Since(lost), Err: cause})
-		err := s.resumeOnce()
-		if err == nil {
-			s.status(Status{Connected: true, Attempt: attempt, Elapsed: time.Since(lost)})
-			return
-		}
-		if errors.Is(err, ErrSessionEnded) {
-			s.end(err)
-			return
-		}
-		cause = err
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		limit := s.cfg.MaxBackoff
-		if time.Since(lost) < s.cfg.FastRetry {
-			limit = s.cfg.FastBackoff
-		}
-		backoff = min(backoff*2, limit)
+	if s.cfg.Resume == nil {
+		s.end(fmt.Errorf("%w: connection lost and resuming is disabled", ErrSessionEnded))
+		return
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.doneCtx, cancel)
+	defer stop()
+	r := retrier{sched: s.cfg.schedule(), clock: s.cfg.Clock, attempt: s.attempt, status: s.status}
+	if err := r.run(ctx, cause); errors.Is(err, ErrSessionEnded) {
+		s.end(err)
 	}
 }
 
-func (s *Session) resumeOnce() error {
-	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
-	defer cancel()
-	if s.cfg.Resume == nil {
-		return fmt.Errorf("%w: connection lost and resuming is disabled", ErrSessionEnded)
-	}
-	tok, err := s.cfg.Resume(ctx)
+// attempt is one reconnect attempt: a token (ResumeSession if the one in
+// hand was refused) and a websocket to the stream URL.
+func (s *Session) attempt(ctx context.Context) (candidate, error) {
+	tok, err := s.usableToken(ctx)
 	if err != nil {
+		return nil, err
+	}
+	conn, err := s.dial(ctx, tok)
+	if err != nil {
+		return nil, err
+	}
+	return &wsCandidate{s: s, conn: conn, tok: tok}, nil
+}
+
+// usableToken returns the token in hand, after ResumeSession if the gateway
+// refused it. Concurrent callers share one ResumeSession call: each call
+// supersedes the tokens before it.
+func (s *Session) usableToken(ctx context.Context) (string, error) {
+	for {
+		s.mu.Lock()
+		if !s.stale {
+			tok := s.token
+			s.mu.Unlock()
+			return tok, nil
+		}
+		if ch := s.refreshing; ch != nil {
+			s.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return "", ctx.Err()
+			}
+		}
+		ch := make(chan struct{})
+		s.refreshing = ch
+		s.mu.Unlock()
+		tok, err := s.cfg.Resume(ctx)
+		s.mu.Lock()
+		if err == nil {
+			s.token, s.stale, s.refusals = tok, false, 0
+		}
+		s.refreshing = nil
+		close(ch)
+		s.mu.Unlock()
+		if err != nil {
+			return "", fmt.Errorf("resume session: %w", err)
+		}
+		return tok, nil
+	}
+}
+
+// tokenRefused marks tok stale if it is still the token in hand.
+func (s *Session) tokenRefused(tok string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.token == tok {
+		s.stale = true
+	}
+}
+
+// refusalsBeforeStale is how many reconnections with one token may fail
+// after their websocket was up before the token is presumed refused (the
+// close 1008 that says so can lose the race against a send error).
+const refusalsBeforeStale = 2
+
+// commitFailed counts a reconnection with tok that failed once its
+// websocket was up.
+func (s *Session) commitFailed(tok string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.token != tok {
+		return
+	}
+	s.refusals++
+	if s.refusals >= refusalsBeforeStale {
+		s.stale = true
+	}
+}
+
+// wsCandidate is a reconnect attempt's websocket, token not yet sent.
+type wsCandidate struct {
+	s    *Session
+	conn *websocket.Conn
+	tok  string
+}
+
+// commit sends the token, attaches the websocket to the stream (which
+// resends everything unacknowledged at once) and waits for the gateway to
+// answer a ping: it reads pings only after it has accepted the token.
+func (c *wsCandidate) commit(ctx context.Context) error {
+	s := c.s
+	if err := s.open(ctx, c.conn, c.tok); err != nil {
 		return err
 	}
+	t := &tokenTransport{Transport: wstransport.New(c.conn), tok: c.tok}
+	s.reconnectMu.Lock()
+	s.pending, s.pendingFailed = t, false
+	s.reconnectMu.Unlock()
+	if err := s.ep.Attach(t); err != nil {
+		s.clearPending()
+		return err
+	}
+	pctx, cancel := context.WithTimeout(ctx, s.cfg.PingTimeout)
+	err := c.conn.Ping(pctx)
+	cancel()
+	s.reconnectMu.Lock()
+	failed := s.pendingFailed
+	s.pending = nil
+	if err == nil && !failed {
+		s.current = t
+	}
+	s.reconnectMu.Unlock()
+	if err != nil || failed {
+		t.Close()
+		s.commitFailed(c.tok)
+		if err == nil {
+			err = errors.New("connection closed")
+		}
+		return fmt.Errorf("gateway did not accept the connection: %w", err)
+	}
 	s.mu.Lock()
-	s.token = tok
+	if s.token == c.tok {
+		s.refusals = 0
+	}
 	s.mu.Unlock()
-	return s.connect(ctx)
+	s.wg.Add(1)
+	go s.keepalive(c.conn, t)
+	return nil
+}
+
+func (c *wsCandidate) discard() { c.conn.CloseNow() }
+
+func (s *Session) clearPending() {
+	s.reconnectMu.Lock()
+	s.pending = nil
+	s.reconnectMu.Unlock()
 }
 
 func (s *Session) status(st Status) {
