@@ -35,19 +35,24 @@ type link interface {
 	close(reason string)
 }
 
-// wsLink is a peer on its own websocket.
+// wsLink is a peer on its own websocket. Its reads and writes ignore the
+// context they are given and use one that is never done: with a cancellable
+// context the websocket library registers and removes a context.AfterFunc
+// on every frame (about 9 % of the server's CPU in the tunnel profile).
+// newPeer closes the socket at once when the peer's context ends instead,
+// which unblocks them the same way.
 type wsLink struct{ conn *websocket.Conn }
 
-func (l wsLink) read(ctx context.Context) ([]byte, error) {
-	_, r, err := l.conn.Reader(ctx)
+func (l wsLink) read(context.Context) ([]byte, error) {
+	_, r, err := l.conn.Reader(context.Background())
 	if err != nil {
 		return nil, err
 	}
 	return wstransport.ReadMessage(r) // pooled: not io.ReadAll's dozen allocations
 }
 
-func (l wsLink) write(ctx context.Context, b []byte) error {
-	return l.conn.Write(ctx, websocket.MessageBinary, b)
+func (l wsLink) write(_ context.Context, b []byte) error {
+	return l.conn.Write(context.Background(), websocket.MessageBinary, b)
 }
 
 func (l wsLink) close(reason string) {
@@ -64,6 +69,9 @@ func (l chanLink) close(reason string)                       { l.ch.CloseWithRea
 
 func newPeer(l link, kind, remote string, log *slog.Logger) *peer {
 	ctx, cancel := context.WithCancel(context.Background())
+	if ws, ok := l.(wsLink); ok {
+		context.AfterFunc(ctx, func() { ws.conn.CloseNow() }) // see wsLink
+	}
 	return &peer{link: l, kind: kind, remote: remote, log: log, ctx: ctx, cancel: cancel}
 }
 

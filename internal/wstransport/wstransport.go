@@ -18,6 +18,17 @@ import (
 type Transport struct {
 	conn *websocket.Conn
 	once sync.Once
+
+	// watch is registered once, for the first context given to Send or
+	// Recv (the stream endpoint's, for the transport's whole life): it
+	// closes the transport when that context ends. Calls with that context
+	// then hand the websocket a context that is never done, so the library
+	// does not register a context.AfterFunc per frame (a measurable share
+	// of the CPU at tens of thousands of frames a second).
+	watchOnce sync.Once
+	watched   context.Context
+	mu        sync.Mutex
+	stopWatch func() bool
 }
 
 var _ stream.Transport = (*Transport)(nil)
@@ -28,16 +39,33 @@ func New(conn *websocket.Conn) *Transport { return &Transport{conn: conn} }
 // Conn returns the underlying websocket.
 func (t *Transport) Conn() *websocket.Conn { return t.conn }
 
+// ioContext returns the context to give the websocket for a call with ctx.
+func (t *Transport) ioContext(ctx context.Context) context.Context {
+	t.watchOnce.Do(func() {
+		t.watched = ctx
+		if ctx.Done() != nil {
+			stop := context.AfterFunc(ctx, func() { t.Close() })
+			t.mu.Lock()
+			t.stopWatch = stop
+			t.mu.Unlock()
+		}
+	})
+	if ctx != t.watched || ctx.Err() != nil {
+		return ctx // another context, or already done: the library handles it
+	}
+	return context.Background()
+}
+
 // Send writes frame as one binary message.
 func (t *Transport) Send(ctx context.Context, frame []byte) error {
-	return t.conn.Write(ctx, websocket.MessageBinary, frame)
+	return t.conn.Write(t.ioContext(ctx), websocket.MessageBinary, frame)
 }
 
 // Recv returns the next binary message, in a new slice of its exact size
 // (the caller may keep it).
 func (t *Transport) Recv(ctx context.Context) ([]byte, error) {
 	for {
-		typ, r, err := t.conn.Reader(ctx)
+		typ, r, err := t.conn.Reader(t.ioContext(ctx))
 		if err != nil {
 			return nil, err
 		}
@@ -91,6 +119,13 @@ func ReadMessage(r io.Reader) ([]byte, error) {
 
 // Close closes the websocket at once.
 func (t *Transport) Close() error {
-	t.once.Do(func() { t.conn.CloseNow() })
+	t.once.Do(func() {
+		t.conn.CloseNow()
+		t.mu.Lock()
+		if t.stopWatch != nil {
+			t.stopWatch()
+		}
+		t.mu.Unlock()
+	})
 	return nil
 }

@@ -84,14 +84,16 @@ func TestRecvFrames(t *testing.T) {
 }
 
 // BenchmarkRecv compares Recv with the library's Conn.Read (io.ReadAll),
-// which it replaced, on 32 KiB frames (fast mode's payload size).
+// which it replaced, on 32 KiB frames (fast mode's payload size), both
+// given a cancellable context as the stream endpoint gives.
 func BenchmarkRecv(b *testing.B) {
 	for _, name := range []string{"Transport.Recv", "Conn.Read"} {
 		b.Run(name, func(b *testing.B) {
 			c, s := pair(b)
 			tr := New(s)
 			frame := bytes.Repeat([]byte("z"), 32<<10)
-			ctx := context.Background()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
 			go func() {
 				for range b.N {
 					if c.Write(ctx, websocket.MessageBinary, frame) != nil {
@@ -113,5 +115,36 @@ func BenchmarkRecv(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestBlockedCallsEndWithContext: Recv and Send blocked on a transport
+// return when the context they were given ends, though the websocket is
+// handed a context that is never done (the transport watches ctx itself).
+func TestBlockedCallsEndWithContext(t *testing.T) {
+	_, s := pair(t)
+	tr := New(s)
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make(chan error, 2)
+	go func() { _, err := tr.Recv(ctx); errs <- err }()
+	go func() { // nobody reads the other end: the socket fills, Send blocks
+		big := make([]byte, 1<<20)
+		for {
+			if err := tr.Send(ctx, big); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	cancel() // whether the calls have blocked yet or not, both must end
+	for range 2 {
+		select {
+		case err := <-errs:
+			if err == nil {
+				t.Fatal("a blocked call ended without an error")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a blocked call did not return after its context ended")
+		}
 	}
 }
