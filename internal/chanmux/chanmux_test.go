@@ -526,3 +526,48 @@ func TestConcurrentOpens(t *testing.T) {
 		t.Fatalf("accepted %d distinct channels, err %v", len(seen), srv.Err())
 	}
 }
+
+// TestOnReadyTryRecv reads a channel on demand: the callback fires for
+// queued frames and for the end, and TryRecv returns every frame in order
+// and then the end.
+func TestOnReadyTryRecv(t *testing.T) {
+	ctx := testCtx(t)
+	cli, _, accepted := muxPair(t, Config{Window: 4096})
+	a, err := cli.Open(ctx, "s", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := receive(t, accepted)
+	kicks := make(chan struct{}, 1)
+	b.OnReady(func() { signal(kicks) })
+	const n = 300
+	go sendFrames(ctx, a, "s", n, 100) // beyond the window: needs TryRecv to grant credit
+	got := 0
+	for got < n {
+		select {
+		case <-kicks:
+		case <-ctx.Done():
+			t.Fatalf("after %d frames: %v", got, ctx.Err())
+		}
+		for {
+			f, ok, err := b.TryRecv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				break
+			}
+			if want := frameBytes("s", got, 100); !bytes.Equal(f, want) {
+				t.Fatalf("frame %d: %q", got, f[:20])
+			}
+			got++
+		}
+	}
+	a.CloseWithReason("bye")
+	for {
+		<-kicks
+		if _, ok, err := b.TryRecv(); !ok && err != nil {
+			break
+		}
+	}
+}

@@ -44,6 +44,7 @@ type Channel struct {
 	credit   int64      // what this end may still send
 	err      error      // why the channel ended; nil while open
 	local    bool       // ended by this end (queue dropped)
+	onReady  func()     // see OnReady
 }
 
 // Name returns the channel's name (the OPEN frame's).
@@ -111,37 +112,10 @@ func (ch *Channel) takeCredit(ctx context.Context, n int64) error {
 // before the peer closed the channel are still returned; then Recv fails.
 func (ch *Channel) Recv(ctx context.Context) ([]byte, error) {
 	for {
-		ch.mu.Lock()
-		if len(ch.queue) > 0 && !ch.local {
-			f := ch.queue[0]
-			ch.queue[0] = nil
-			ch.queue = ch.queue[1:]
-			more := len(ch.queue) > 0
-			if !more {
-				ch.queue = nil // an idle channel holds no buffer
-			}
-			n := cost(len(f))
-			ch.buffered -= n
-			ch.unacked += n
-			var grant int64
-			if ch.err == nil && ch.unacked >= int64(ch.c.cfg.Window)/4 {
-				grant, ch.unacked = ch.unacked, 0
-			}
-			ch.mu.Unlock()
-			if more {
-				signal(ch.readable) // for another reader
-			}
-			if grant > 0 {
-				ch.c.queueControl(creditFrame(ch.id, uint32(grant)))
-			}
-			return f, nil
+		f, ok, err := ch.TryRecv()
+		if ok || err != nil {
+			return f, err
 		}
-		if ch.err != nil {
-			err := ch.err
-			ch.mu.Unlock()
-			return nil, err
-		}
-		ch.mu.Unlock()
 		select {
 		case <-ch.readable:
 		case <-ch.closed:
@@ -149,6 +123,65 @@ func (ch *Channel) Recv(ctx context.Context) ([]byte, error) {
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// OnReady makes the channel call fn whenever a frame is queued and when
+// the channel ends, so that a caller can read with TryRecv on demand
+// instead of keeping a goroutine blocked in Recv. fn runs on the goroutine
+// that queued the frame (the connection's reader) or ended the channel, and
+// must not block. Set it before reading starts; it is called at once if a
+// frame is already queued or the channel has ended.
+func (ch *Channel) OnReady(fn func()) {
+	ch.mu.Lock()
+	ch.onReady = fn
+	now := len(ch.queue) > 0 || ch.err != nil
+	ch.mu.Unlock()
+	if now {
+		fn()
+	}
+}
+
+func (ch *Channel) ready() {
+	ch.mu.Lock()
+	fn := ch.onReady
+	ch.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
+}
+
+// TryRecv returns the next queued frame without waiting: ok is false when
+// none is queued; err is set (and ok false) once the channel has ended and
+// its queue is empty.
+func (ch *Channel) TryRecv() (frame []byte, ok bool, err error) {
+	ch.mu.Lock()
+	if len(ch.queue) == 0 || ch.local {
+		err := ch.err
+		ch.mu.Unlock()
+		return nil, false, err
+	}
+	f := ch.queue[0]
+	ch.queue[0] = nil
+	ch.queue = ch.queue[1:]
+	more := len(ch.queue) > 0
+	if !more {
+		ch.queue = nil // an idle channel holds no buffer
+	}
+	n := cost(len(f))
+	ch.buffered -= n
+	ch.unacked += n
+	var grant int64
+	if ch.err == nil && ch.unacked >= int64(ch.c.cfg.Window)/4 {
+		grant, ch.unacked = ch.unacked, 0
+	}
+	ch.mu.Unlock()
+	if more {
+		signal(ch.readable) // for another reader
+	}
+	if grant > 0 {
+		ch.c.queueControl(creditFrame(ch.id, uint32(grant)))
+	}
+	return f, true, nil
 }
 
 // Close ends the channel with no reason.
@@ -172,6 +205,7 @@ func (ch *Channel) CloseWithReason(reason string) error {
 	close(ch.closed)
 	ch.c.forget(ch)
 	ch.c.queueControl(closeFrame(ch.id, reason))
+	ch.ready()
 	return nil
 }
 
@@ -191,6 +225,7 @@ func (ch *Channel) deliver(f []byte) error {
 	ch.buffered += cost(len(f))
 	ch.mu.Unlock()
 	signal(ch.readable)
+	ch.ready()
 	return nil
 }
 
@@ -222,6 +257,7 @@ func (ch *Channel) end(err error) {
 	ch.mu.Unlock()
 	close(ch.closed)
 	ch.c.forget(ch)
+	ch.ready()
 }
 
 // signal wakes one waiter of s without blocking.

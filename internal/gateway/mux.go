@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/coder/websocket"
 	"github.com/tether-ssm/tether/internal/chanmux"
@@ -85,6 +86,66 @@ func (g *Gateway) serveMuxChannel(nodeID, remote string, ch *chanmux.Channel) {
 	if !g.attach(ctx, sessionID, p) {
 		return
 	}
-	defer g.wg.Done()
-	g.relayPeer(sessionID, p)
+	// No goroutine waits on an idle channel: a drainer starts when frames
+	// arrive and ends when they are relayed.
+	d := &drainer{g: g, sessionID: sessionID, p: p, ch: ch}
+	ch.OnReady(d.kick)
+}
+
+// drainer relays a mux channel's frames on demand, on a goroutine that
+// lives only while there is something to relay (or the channel has ended
+// and must be detached).
+type drainer struct {
+	g         *Gateway
+	sessionID string
+	p         *peer
+	ch        *chanmux.Channel
+
+	mu      sync.Mutex // guards the following fields
+	running bool       // a drain goroutine is running
+	again   bool       // kicked while running: look once more before leaving
+	done    bool       // the channel ended and was detached
+}
+
+// kick is the channel's OnReady callback; it never blocks.
+func (d *drainer) kick() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case d.done:
+	case d.running:
+		d.again = true
+	default:
+		d.running = true
+		go d.drain()
+	}
+}
+
+// drain relays every queued frame, in order; when the channel has ended
+// it detaches the peer (the end of what attach counted in g.wg).
+func (d *drainer) drain() {
+	ctx := context.Background()
+	for {
+		f, ok, err := d.ch.TryRecv()
+		if ok {
+			d.g.relayFrame(ctx, d.sessionID, d.p, f)
+			continue
+		}
+		d.mu.Lock()
+		if err != nil {
+			d.done, d.running = true, false
+			d.mu.Unlock()
+			d.g.detach(ctx, d.sessionID, d.p)
+			d.g.wg.Done()
+			return
+		}
+		if d.again {
+			d.again = false
+			d.mu.Unlock()
+			continue
+		}
+		d.running = false
+		d.mu.Unlock()
+		return
+	}
 }

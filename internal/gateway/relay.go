@@ -217,25 +217,31 @@ func (g *Gateway) pump(ctx context.Context, sessionID string, p *peer) {
 		if err != nil {
 			return
 		}
-		m, err := wire.Decode(b)
-		if err != nil {
-			// Never forward what would break the other end (protocol.md §3.7).
-			g.log.Debug("dropped invalid frame", "session_id", sessionID, "role", p.kind, "err", err)
-			continue
-		}
-		if p.kind == "agent" && m.MessageType == wire.TypeAgentSessionState {
-			g.agentState(ctx, sessionID, m.Payload)
-			continue
-		}
-		if !forwardable(p.kind, m.MessageType) {
-			continue
-		}
-		if to := g.other(sessionID, p); to != nil {
-			// Blocks while the receiver is slow: backpressure to the sender.
-			// An error means the receiver went away; the frame is dropped
-			// and its sender retransmits it to the receiver's successor.
-			to.send(b)
-		}
+		g.relayFrame(ctx, sessionID, p, b)
+	}
+}
+
+// relayFrame handles one frame read from p: forwarded to the other end
+// (blocking while it is slow: backpressure to the sender), consumed, or
+// dropped.
+func (g *Gateway) relayFrame(ctx context.Context, sessionID string, p *peer, b []byte) {
+	m, err := wire.Decode(b)
+	if err != nil {
+		// Never forward what would break the other end (protocol.md §3.7).
+		g.log.Debug("dropped invalid frame", "session_id", sessionID, "role", p.kind, "err", err)
+		return
+	}
+	if p.kind == "agent" && m.MessageType == wire.TypeAgentSessionState {
+		g.agentState(ctx, sessionID, m.Payload)
+		return
+	}
+	if !forwardable(p.kind, m.MessageType) {
+		return
+	}
+	if to := g.other(sessionID, p); to != nil {
+		// An error means the receiver went away; the frame is dropped and
+		// its sender retransmits it to the receiver's successor.
+		to.send(b)
 	}
 }
 
