@@ -348,18 +348,22 @@ func (h *holder) attachOne(id string) error {
 	open := wire.AgentOpenDataChannelInput{MessageSchemaVersion: wire.MessageSchemaVersion,
 		RequestID: wire.NewUUID().String(), TokenValue: agentTok, ClientInstanceID: target}
 	var agent stream.Transport
+	var recvAgent func(context.Context) ([]byte, error)
 	if h.agent != nil {
 		agent, err = h.agent.OpenDataChannel(ctx, id, open)
+		recvAgent = func(ctx context.Context) ([]byte, error) { return agent.Recv(ctx) }
 	} else {
 		var c *websocket.Conn
 		if c, err = h.open(ctx, id, "", open); err == nil {
-			agent = wstransport.New(c)
+			// Read the websocket itself while joining: a wstransport may
+			// tie itself to the first context it is given.
+			agent, recvAgent = wstransport.New(c), wsRecv(c)
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("agent end: %w", err)
 	}
-	if err := expect(ctx, agent, wire.TypePausePublication); err != nil {
+	if err := expect(ctx, recvAgent, wire.TypePausePublication); err != nil {
 		return fmt.Errorf("agent end: %w", err)
 	}
 	clientTok, err := h.tokens.Seal(token.Claims{SessionID: id, Role: token.RoleClient, Principal: benchstack.UserARN,
@@ -372,7 +376,7 @@ func (h *holder) attachOne(id string) error {
 	if err != nil {
 		return fmt.Errorf("client end: %w", err)
 	}
-	if err := expect(ctx, agent, wire.TypeStartPublication); err != nil {
+	if err := expect(ctx, recvAgent, wire.TypeStartPublication); err != nil {
 		return fmt.Errorf("agent end: %w", err)
 	}
 	h.hold(agent)
@@ -396,10 +400,17 @@ func (h *holder) open(ctx context.Context, id, query string, first any) (*websoc
 	return c, nil
 }
 
-// expect reads frames until one of type typ arrives.
-func expect(ctx context.Context, c stream.Transport, typ string) error {
+func wsRecv(c *websocket.Conn) func(context.Context) ([]byte, error) {
+	return func(ctx context.Context) ([]byte, error) {
+		_, b, err := c.Read(ctx)
+		return b, err
+	}
+}
+
+// expect reads frames with recv until one of type typ arrives.
+func expect(ctx context.Context, recv func(context.Context) ([]byte, error), typ string) error {
 	for {
-		b, err := c.Recv(ctx)
+		b, err := recv(ctx)
 		if err != nil {
 			return fmt.Errorf("waiting for %s: %w", typ, err)
 		}
