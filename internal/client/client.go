@@ -8,7 +8,9 @@
 // in hand (StartSession's or the last ResumeSession's), which the gateway
 // accepts until it expires or a newer ResumeSession supersedes it;
 // ResumeSession is called only when the gateway refuses that token (close
-// 1008, or HTTP 4xx on the upgrade), once for all attempts in flight.
+// 1008, or HTTP 4xx on the upgrade), once for all attempts in flight, and
+// every ResumeCheck in a longer outage (so that a client that cannot reach
+// the gateway still learns that its session has ended).
 // Attempts start MinBackoff apart early in an outage and further apart as it
 // lasts (a BackoffFraction of its length, up to MaxBackoff), at most
 // MaxInflight at a time, each with a deadline, so that a dial hanging on a
@@ -92,6 +94,11 @@ type Config struct {
 	// every AttemptTimeout/MaxInflight.
 	MaxInflight                       int
 	AttemptTimeout, MaxAttemptTimeout time.Duration
+	// ResumeCheck: in an outage longer than this, ResumeSession is called
+	// every ResumeCheck even though the token in hand would do, so that a
+	// client that cannot reach the gateway still learns that its session
+	// has ended (and keeps a fresh token). Default 2 s.
+	ResumeCheck time.Duration
 	// Clock times the reconnect schedule; nil means the system clock.
 	Clock stream.Clock
 	// Interop keeps the stream in interop mode even with a Tether agent,
@@ -120,6 +127,8 @@ type Session struct {
 	stale       bool       // the gateway refused token: ResumeSession first
 	refreshing  chan struct{}
 	refusals    int                 // commits of token that failed in a row
+	lostAt      time.Time           // when the current outage began
+	lastResume  time.Time           // when the last ResumeSession call started
 	closed      *wire.ChannelClosed // set when channel_closed arrived
 	endErr      error               // why the session cannot continue
 	sessionType string
@@ -173,6 +182,9 @@ func (c *Config) setDefaults() {
 		c.MaxAttemptTimeout = 10 * time.Second
 	}
 	c.MaxAttemptTimeout = max(c.MaxAttemptTimeout, c.AttemptTimeout)
+	if c.ResumeCheck <= 0 {
+		c.ResumeCheck = 2 * time.Second
+	}
 	if c.Clock == nil {
 		c.Clock = stream.SystemClock()
 	}
@@ -353,6 +365,9 @@ func (s *Session) reconnect(cause error) {
 	defer cancel()
 	stop := context.AfterFunc(s.doneCtx, cancel)
 	defer stop()
+	s.mu.Lock()
+	s.lostAt = s.cfg.Clock.Now()
+	s.mu.Unlock()
 	r := retrier{sched: s.cfg.schedule(), clock: s.cfg.Clock, attempt: s.attempt, status: s.status}
 	if err := r.run(ctx, cause); errors.Is(err, ErrSessionEnded) {
 		s.end(err)
@@ -373,17 +388,12 @@ func (s *Session) attempt(ctx context.Context) (candidate, error) {
 	return &wsCandidate{s: s, conn: conn, tok: tok}, nil
 }
 
-// usableToken returns the token in hand, after ResumeSession if the gateway
-// refused it. Concurrent callers share one ResumeSession call: each call
-// supersedes the tokens before it.
+// usableToken returns the token to dial with: the token in hand, or a new
+// one from ResumeSession when resumeDue says so. Concurrent callers share
+// one ResumeSession call (each call supersedes the tokens before it).
 func (s *Session) usableToken(ctx context.Context) (string, error) {
 	for {
 		s.mu.Lock()
-		if !s.stale {
-			tok := s.token
-			s.mu.Unlock()
-			return tok, nil
-		}
 		if ch := s.refreshing; ch != nil {
 			s.mu.Unlock()
 			select {
@@ -393,8 +403,18 @@ func (s *Session) usableToken(ctx context.Context) (string, error) {
 				return "", ctx.Err()
 			}
 		}
+		now := s.cfg.Clock.Now()
+		stale := s.stale
+		if !resumeDue(stale, now, s.lostAt, s.lastResume, s.cfg.ResumeCheck) {
+			tok := s.token
+			s.mu.Unlock()
+			if stale {
+				return "", errors.New("the gateway refused the token and ResumeSession failed a moment ago")
+			}
+			return tok, nil
+		}
 		ch := make(chan struct{})
-		s.refreshing = ch
+		s.refreshing, s.lastResume = ch, now
 		s.mu.Unlock()
 		tok, err := s.cfg.Resume(ctx)
 		s.mu.Lock()
@@ -403,12 +423,35 @@ func (s *Session) usableToken(ctx context.Context) (string, error) {
 		}
 		s.refreshing = nil
 		close(ch)
+		inHand := s.token
 		s.mu.Unlock()
-		if err != nil {
+		switch {
+		case err == nil:
+			return tok, nil
+		case stale || errors.Is(err, ErrSessionEnded):
 			return "", fmt.Errorf("resume session: %w", err)
+		default: // a periodic check that failed: the token in hand may do
+			s.log.Debug("resume session", "err", err)
+			return inHand, nil
 		}
-		return tok, nil
 	}
+}
+
+// staleResumeGap is the least time between ResumeSession calls while the
+// gateway refuses the token in hand.
+const staleResumeGap = 100 * time.Millisecond
+
+// resumeDue says whether ResumeSession is to be called at now in an outage
+// that began at lost, the last call having started at last: when the
+// gateway refused the token in hand (at most every staleResumeGap), and
+// every check once the outage is check long, so that a client that cannot
+// reach the gateway still learns that its session ended.
+func resumeDue(stale bool, now, lost, last time.Time, check time.Duration) bool {
+	since := now.Sub(last)
+	if stale {
+		return since >= staleResumeGap
+	}
+	return now.Sub(lost) >= check && since >= check
 }
 
 // tokenRefused marks tok stale if it is still the token in hand.

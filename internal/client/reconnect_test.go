@@ -80,7 +80,7 @@ type reconnectEnv struct {
 	lost      chan Status
 }
 
-func newReconnectEnv(t *testing.T) *reconnectEnv {
+func newReconnectEnv(t *testing.T, opts ...func(*Config)) *reconnectEnv {
 	t.Helper()
 	e := &reconnectEnv{gw: &tokenGateway{valid: map[string]bool{"T1": true}}, connected: make(chan Status, 16), lost: make(chan Status, 64)}
 	srv := httptest.NewServer(e.gw)
@@ -91,7 +91,7 @@ func newReconnectEnv(t *testing.T) *reconnectEnv {
 	}
 	e.proxy = p
 	t.Cleanup(func() { p.Close() })
-	e.s, err = Open(context.Background(), Config{
+	cfg := Config{
 		SessionID: "alice-0123456789abcdef0", StreamURL: "ws://" + p.Addr() + "/v1/data-channel/x", Token: "T1",
 		Resume: e.resume,
 		OnStatus: func(st Status) {
@@ -104,7 +104,11 @@ func newReconnectEnv(t *testing.T) *reconnectEnv {
 			default:
 			}
 		},
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e.s, err = Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,5 +224,57 @@ func TestReconnectSessionEnded(t *testing.T) {
 	}
 	if err := e.s.Err(); !errors.Is(err, ErrSessionEnded) {
 		t.Fatalf("Err = %v, want ErrSessionEnded", err)
+	}
+}
+
+// TestReconnectLearnsEndWhileGatewayUnreachable: with the data channel out
+// of reach for longer than ResumeCheck, ResumeSession is still called, and
+// its answer that the session is over ends the session.
+func TestReconnectLearnsEndWhileGatewayUnreachable(t *testing.T) {
+	e := newReconnectEnv(t, func(c *Config) { c.ResumeCheck = 50 * time.Millisecond })
+	e.mu.Lock()
+	e.resumeErr = fmt.Errorf("%w: Session alice-0123456789abcdef0 is not active", ErrSessionEnded)
+	e.mu.Unlock()
+	e.proxy.Refuse(true)
+	e.proxy.Cut()
+	select {
+	case <-e.s.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the session did not end")
+	}
+	if err := e.s.Err(); !errors.Is(err, ErrSessionEnded) {
+		t.Fatalf("Err = %v, want ErrSessionEnded", err)
+	}
+}
+
+func TestResumeDue(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	check := 2 * time.Second
+	tests := []struct {
+		name      string
+		stale     bool
+		now, last time.Duration // since the loss; last < 0: never called
+		want      bool
+	}{
+		{"token in hand, outage just began", false, 0, -1, false},
+		{"token in hand, outage shorter than the check", false, 1999 * time.Millisecond, -1, false},
+		{"token in hand, outage as long as the check", false, 2 * time.Second, -1, true},
+		{"checked a moment ago", false, 3 * time.Second, 2 * time.Second, false},
+		{"checked a check ago", false, 4 * time.Second, 2 * time.Second, true},
+		{"refused, never called", true, 0, -1, true},
+		{"refused, called a moment ago", true, 50 * time.Millisecond, 0, false},
+		{"refused, called a gap ago", true, 100 * time.Millisecond, 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			last := time.Time{}
+			if tc.last >= 0 {
+				last = at(tc.last)
+			}
+			if got := resumeDue(tc.stale, at(tc.now), t0, last, check); got != tc.want {
+				t.Fatalf("resumeDue = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
