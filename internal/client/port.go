@@ -99,7 +99,7 @@ func (f *PortForwarder) Serve(ln net.Listener, onAccept func(net.Conn)) error {
 // splice copies both ways and closes both when either side is done.
 func splice(a net.Conn, b *smux.Stream) {
 	done := make(chan struct{}, 2)
-	go func() { io.Copy(b, a); b.Close(); done <- struct{}{} }()
+	go func() { portforward.CopyToMux(b, a); b.Close(); done <- struct{}{} }()
 	go func() { io.Copy(a, b); a.Close(); done <- struct{}{} }()
 	<-done
 	<-done

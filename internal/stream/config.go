@@ -60,7 +60,7 @@ type Config struct {
 
 	// MaxPayload is the largest payload of one data message; Write splits
 	// Output and StdErr at this size. Zero: 1024 (interop, the plugin's
-	// and agent's read size) or 32 KiB (fast). Interop allows at most 1024.
+	// and agent's read size) or 64 KiB (fast). Interop allows at most 1024.
 	MaxPayload int
 	// MaxControlPayload bounds non-data payloads (handshake JSON, Size,
 	// Flag, …), which are never split. Zero: 64 KiB.
@@ -159,7 +159,7 @@ func DefaultConfig(role Role, mode Mode) Config {
 		AckQueue:          4096,
 	}
 	if mode == ModeFast {
-		c.MaxPayload = 32 << 10
+		c.MaxPayload = 64 << 10
 		c.SendWindowBytes = 8 << 20
 		c.SendWindowMessages = 512
 		c.CumulativeAck, c.OmitDigest = true, true

@@ -57,7 +57,7 @@
 // message every 100 ms, and the agent keeps its own head resends going once
 // per RTO.
 //
-// ModeFast is for Tether's own client and agent: 32 KiB payloads, an 8 MiB
+// ModeFast is for Tether's own client and agent: 64 KiB payloads, an 8 MiB
 // window, and two extensions, each a Config field (on in DefaultConfig and
 // EnableFast, off in a zero Config):
 //

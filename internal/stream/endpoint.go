@@ -257,7 +257,7 @@ func (e *Endpoint) unlockWrite() { <-e.writeSem }
 // value is the fastest: DefaultConfig's fast-mode sizes, cumulative acks and
 // digest-free frames.
 type FastOptions struct {
-	MaxPayload      int  // zero: 32 KiB
+	MaxPayload      int  // zero: 64 KiB
 	SendWindowBytes int  // zero: 8 MiB
 	RecvBufferBytes int  // zero: 8 MiB
 	AckEach         bool // one ack per message instead of cumulative acks

@@ -333,11 +333,11 @@ func TestEnableFast(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	check(32 << 10)
+	check(64 << 10)
 	if err := agent.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if c := agent.Config(); c.Mode != stream.ModeFast || !c.CumulativeAck || !c.OmitDigest || c.MaxPayload != 32<<10 {
+	if c := agent.Config(); c.Mode != stream.ModeFast || !c.CumulativeAck || !c.OmitDigest || c.MaxPayload != 64<<10 {
 		t.Fatalf("config after EnableFast: %+v", c)
 	}
 }

@@ -80,8 +80,8 @@ func (t *Transport) Recv(ctx context.Context) ([]byte, error) {
 }
 
 // scratchSize is the size of the pooled read buffers: a fast-mode frame
-// (32 KiB payload and header) fits.
-const scratchSize = 64 << 10
+// (64 KiB payload and header) fits.
+const scratchSize = 80 << 10
 
 // scratch holds read buffers shared by all transports: a transport holds
 // none while it waits for a message, so idle sessions cost nothing.

@@ -55,8 +55,9 @@ func ParseSize(p []byte) (Input, error) {
 
 // Output sends agent→client messages. Implementations are safe for
 // concurrent use; each call blocks until the message is accepted by the
-// stream (not until it is acknowledged) or ctx is done. Payloads longer than
-// MaxPayload are split by the caller, not by Output.
+// stream (not until it is acknowledged) or ctx is done; they do not retain
+// p after returning. Payloads longer than MaxPayload are split by the
+// caller, not by Output.
 type Output interface {
 	// Stdout sends PayloadType 1 (Output).
 	Stdout(ctx context.Context, p []byte) error

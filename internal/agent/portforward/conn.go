@@ -47,7 +47,7 @@ func (c *streamConn) Write(p []byte) (int, error) {
 	n := 0
 	for n < len(p) {
 		k := min(len(p)-n, max)
-		if err := c.out.Stdout(c.ctx, append([]byte(nil), p[n:n+k]...)); err != nil {
+		if err := c.out.Stdout(c.ctx, p[n:n+k]); err != nil { // Stdout copies
 			return n, err
 		}
 		n += k

@@ -97,7 +97,21 @@ func SmuxConfig() *smux.Config {
 	c := smux.DefaultConfig()
 	c.Version = 1
 	c.KeepAliveDisabled = true
+	c.MaxFrameSize = FrameSize
 	return c
+}
+
+// FrameSize is the largest smux frame payload Tether sends: with smux's
+// 8-byte header a full frame is exactly one 64 KiB fast-mode stream message
+// (stream.DefaultConfig), half as many messages per byte as smux's default
+// 32 KiB. Receivers of any smux implementation accept frames up to 65535
+// bytes; interop-mode streams split frames into 1 KiB messages anyway.
+const FrameSize = 64<<10 - 8
+
+// CopyToMux copies src into an smux stream in reads of up to one frame
+// (io.Copy would use the source's WriteTo, with 32 KiB reads).
+func CopyToMux(dst io.Writer, src io.Reader) (int64, error) {
+	return io.CopyBuffer(dst, struct{ io.Reader }{src}, make([]byte, FrameSize))
 }
 
 // runMux serves smux streams carried by the session.
@@ -160,7 +174,7 @@ func splice(a io.ReadWriteCloser, b net.Conn) {
 		}
 		close(done)
 	}()
-	io.Copy(a, b)
+	CopyToMux(a, b)
 	a.Close() // smux FIN: the target finished sending
 	<-done
 }
