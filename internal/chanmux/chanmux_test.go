@@ -281,9 +281,7 @@ func TestStalledChannelDoesNotBlockOthers(t *testing.T) {
 	for range 2 {
 		<-sent
 	}
-	if srv.Channels() != 1 || cli.Channels() != 1 {
-		t.Fatalf("channels: %d/%d, want 1/1", cli.Channels(), srv.Channels())
-	}
+	waitFor(t, func() bool { return srv.Channels() == 1 && cli.Channels() == 1 }, "the stalled channel forgotten at both ends")
 }
 
 func creditOf(ch *Channel) int64 {
@@ -307,25 +305,25 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 func TestClose(t *testing.T) {
 	tests := []struct {
 		name   string
-		act    func(a, b *Channel, cli, srv *Conn)
+		act    func(a, b *Channel, cli, srv *Conn) (other *Channel) // returns the end to check
 		check  func(t *testing.T, err error)
 		onBoth bool // the error reaches both channel ends
 	}{
-		{"acceptor refuses with a reason", func(a, b *Channel, _, _ *Conn) { b.CloseWithReason("authentication failed") },
+		{"acceptor refuses with a reason", func(a, b *Channel, _, _ *Conn) *Channel { b.CloseWithReason("authentication failed"); return a },
 			func(t *testing.T, err error) {
 				var ce *ClosedError
 				if !errors.As(err, &ce) || !ce.ByPeer || ce.Reason != "authentication failed" {
 					t.Fatalf("err = %v", err)
 				}
 			}, false},
-		{"dialer closes", func(a, b *Channel, _, _ *Conn) { a.Close() },
+		{"dialer closes", func(a, b *Channel, _, _ *Conn) *Channel { a.Close(); return b },
 			func(t *testing.T, err error) {
 				var ce *ClosedError
 				if !errors.As(err, &ce) || !ce.ByPeer {
 					t.Fatalf("err = %v", err)
 				}
 			}, false},
-		{"connection cut", func(a, b *Channel, cli, _ *Conn) { cli.link.Close() },
+		{"connection cut", func(a, b *Channel, cli, _ *Conn) *Channel { cli.link.Close(); return b },
 			func(t *testing.T, err error) {
 				if err == nil {
 					t.Fatal("no error")
@@ -347,12 +345,8 @@ func TestClose(t *testing.T) {
 			if f, err := a.Recv(ctx); err != nil || string(f) != "before" {
 				t.Fatalf("recv %q %v", f, err)
 			}
-			tt.act(a, b, cli, srv)
 			// The other end sees the close; its Recv and Send fail.
-			other := a
-			if a.Err() != nil {
-				other = b
-			}
+			other := tt.act(a, b, cli, srv)
 			_, err = other.Recv(ctx)
 			tt.check(t, err)
 			if err := other.Send(ctx, []byte("after")); err == nil {
