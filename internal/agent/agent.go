@@ -56,6 +56,10 @@ type Config struct {
 	// HTTPClient makes the gateway's REST calls and websocket upgrades
 	// (e.g. one trusting a private CA); nil means mgs.Client's default.
 	HTTPClient *http.Client
+	// DisableMux gives every session's data channel its own websocket, as
+	// the real amazon-ssm-agent does. By default they are multiplexed over
+	// one connection when the gateway offers it (mgs.OpenDataChannel).
+	DisableMux bool
 	// Logger receives events; nil discards.
 	Logger *slog.Logger
 }
@@ -98,7 +102,7 @@ func New(cfg Config) (*Agent, error) {
 	creds := credentials.NewStaticCredentialsProvider(reg.AccessKeyID, reg.SecretAccessKey, "")
 	return &Agent{
 		cfg: cfg, log: cfg.Logger, sessions: map[string]context.CancelFunc{},
-		mgs: &mgs.Client{Endpoint: reg.Server, Region: reg.region(), Credentials: aws.NewCredentialsCache(creds), HTTPClient: cfg.HTTPClient},
+		mgs: &mgs.Client{Endpoint: reg.Server, Region: reg.region(), Credentials: aws.NewCredentialsCache(creds), HTTPClient: cfg.HTTPClient, DisableMux: cfg.DisableMux},
 	}, nil
 }
 

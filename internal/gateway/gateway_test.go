@@ -107,8 +107,13 @@ func must(t *testing.T, err error) {
 func (e *env) startAgent() { e.startAgentAt(e.srv.URL) }
 
 // startAgentAt runs an agent that reaches the gateway at base.
-func (e *env) startAgentAt(base string) {
+func (e *env) startAgentAt(base string) { e.startAgentWith(base, false) }
+
+// startAgentWith runs an agent that reaches the gateway at base, with its
+// data channels multiplexed unless noMux.
+func (e *env) startAgentWith(base string, noMux bool) {
 	a, err := agent.New(agent.Config{
+		DisableMux:   noMux,
 		Registration: agent.Registration{Server: base, NodeID: e.nodeID, AccessKeyID: "AKIANODE0001", SecretAccessKey: "node-secret"},
 		Shell:        shell.Config{Shell: "/bin/sh"},
 		Logger:       logger(e.t),

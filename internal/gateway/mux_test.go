@@ -62,18 +62,21 @@ func (u *upgrades) count(kind string) int {
 func TestAgentDataChannelPaths(t *testing.T) {
 	tests := []struct {
 		name               string
-		noMux              bool
-		wantDataUpgrades   int // client + agent data-channel websockets, for 3 sessions
+		noMux              bool // the gateway answers 404 on /v1/mux-channel/
+		agentNoMux         bool // agent.Config.DisableMux
+		wantDataUpgrades   int  // client + agent data-channel websockets, for 3 sessions
 		wantMuxConnections int
+		wantMuxRequests    int
 	}{
-		{"gateway with mux", false, 3, 1},
-		{"older gateway without mux", true, 6, 0},
+		{"gateway with mux", false, false, 3, 1, 1},
+		{"older gateway without mux", true, false, 6, 0, 1},
+		{"agent with the mux disabled", false, true, 6, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			u := &upgrades{noMux: tt.noMux}
 			e := newEnvWithout(t, gateway.Config{}, u.wrap)
-			e.startAgent()
+			e.startAgentWith(e.srv.URL, tt.agentNoMux)
 			ctx := testCtx(t)
 			for i := range 3 {
 				c, _ := e.startSession("SSM-SessionManagerRunShell", nil)
@@ -84,12 +87,12 @@ func TestAgentDataChannelPaths(t *testing.T) {
 			if got := u.count("data-channel"); got != tt.wantDataUpgrades {
 				t.Errorf("data-channel upgrades = %d, want %d", got, tt.wantDataUpgrades)
 			}
+			if got := u.count("mux-channel"); got != tt.wantMuxRequests {
+				t.Errorf("mux-channel asked %d times, want %d (a refusal is remembered)", got, tt.wantMuxRequests)
+			}
 			muxOK := u.count("mux-channel")
 			if tt.noMux {
-				muxOK = 0 // asked once, refused, not asked again
-				if u.count("mux-channel") != 1 {
-					t.Errorf("mux-channel asked %d times, want 1", u.count("mux-channel"))
-				}
+				muxOK = 0
 			}
 			if muxOK != tt.wantMuxConnections {
 				t.Errorf("mux connections = %d, want %d", muxOK, tt.wantMuxConnections)
