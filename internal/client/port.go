@@ -20,40 +20,38 @@ var ErrConnectToPort = errors.New("connection to destination port failed, check 
 // as the real plugin's MuxPortForwarding does: the client is the smux
 // client, every local connection one smux stream.
 type PortForwarder struct {
-	s   *Session
-	mux *smux.Session
-	pr  *io.PipeReader
-	pw  *io.PipeWriter
+	s      *Session
+	mux    *smux.Session
+	ctx    context.Context // ends when the forwarder is closed
+	cancel context.CancelFunc
+
+	// pending is the rest of the last Output payload; only smux's receive
+	// goroutine (the one caller of streamRW.Read) touches it.
+	pending []byte
 
 	mu       sync.Mutex
 	portErrs int // ConnectToPortError flags received
-	wg       sync.WaitGroup
 }
 
 // NewPortForwarder starts multiplexing over s; it owns s's Read side.
 func NewPortForwarder(s *Session) *PortForwarder {
-	pr, pw := io.Pipe()
-	f := &PortForwarder{s: s, pr: pr, pw: pw}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &PortForwarder{s: s, ctx: ctx, cancel: cancel}
 	f.mux, _ = smux.Client(streamRW{f}, portforward.SmuxConfig()) // only fails on a bad config
-	f.wg.Add(1)
-	go f.pump()
 	return f
 }
 
-// pump feeds the agent's bytes to smux until the session ends.
-func (f *PortForwarder) pump() {
-	defer f.wg.Done()
-	for {
-		p, err := f.s.Read(context.Background())
+// read gives smux the agent's bytes straight from the session's payloads
+// (no goroutine or pipe in between), counting port errors on the way.
+func (f *PortForwarder) read(b []byte) (int, error) {
+	for len(f.pending) == 0 {
+		p, err := f.s.Read(f.ctx)
 		if err != nil {
-			f.pw.CloseWithError(err)
-			return
+			return 0, err
 		}
 		switch p.Type {
 		case wire.PayloadOutput:
-			if _, err := f.pw.Write(p.Data); err != nil {
-				return
-			}
+			f.pending = p.Data
 		case wire.PayloadFlag:
 			if fl, err := wire.ParseFlag(p.Data); err == nil && fl == wire.FlagConnectToPortError {
 				f.mu.Lock()
@@ -62,6 +60,9 @@ func (f *PortForwarder) pump() {
 			}
 		}
 	}
+	n := copy(b, f.pending)
+	f.pending = f.pending[n:]
+	return n, nil
 }
 
 // PortErrors returns how many connections the agent could not forward.
@@ -107,15 +108,15 @@ func splice(a net.Conn, b *smux.Stream) {
 
 // Close stops multiplexing.
 func (f *PortForwarder) Close() error {
+	f.cancel()
 	f.mux.Close()
-	f.pr.Close()
 	return nil
 }
 
 // streamRW is the session's byte stream as smux sees it.
 type streamRW struct{ f *PortForwarder }
 
-func (rw streamRW) Read(p []byte) (int, error) { return rw.f.pr.Read(p) }
+func (rw streamRW) Read(p []byte) (int, error) { return rw.f.read(p) }
 
 func (rw streamRW) Write(p []byte) (int, error) {
 	select {
@@ -129,4 +130,5 @@ func (rw streamRW) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (rw streamRW) Close() error { return nil }
+// Close is called by smux when its session ends: it unblocks read.
+func (rw streamRW) Close() error { rw.f.cancel(); return nil }
