@@ -61,8 +61,9 @@ import (
 const Subprotocol = "tether-chanmux.1"
 
 // Link is the message-oriented connection a Conn runs over (a websocket:
-// wstransport.Transport satisfies it). Send delivers one message, in order;
-// Conn calls it from one goroutine at a time. Recv returns the next
+// wstransport.Transport satisfies it). Send delivers one message, in order,
+// and does not retain msg after returning; Conn calls it from one goroutine
+// at a time. Recv returns the next
 // message, which then belongs to the caller; Conn calls it from one
 // goroutine. Close unblocks both.
 type Link interface {
@@ -109,6 +110,7 @@ type Conn struct {
 	cancel context.CancelFunc
 	wsem   chan struct{} // held while writing to the link
 	openMu sync.Mutex    // serializes Open, so that ids reach the peer in order
+	bufs   sync.Pool     // *[]byte: DATA messages being written
 
 	mu     sync.Mutex // guards the following fields
 	chans  map[uint32]*Channel
@@ -237,6 +239,27 @@ func (c *Conn) write(ctx context.Context, ch *Channel, msg []byte) error {
 		return c.Err()
 	}
 	return nil
+}
+
+// maxPooled bounds the DATA buffers kept for reuse.
+const maxPooled = 64<<10 + headerLen
+
+// dataMessage returns a DATA message for frame in a pooled buffer; give it
+// back with putMessage once written.
+func (c *Conn) dataMessage(id uint32, frame []byte) *[]byte {
+	bp, _ := c.bufs.Get().(*[]byte)
+	if bp == nil || cap(*bp) < headerLen+len(frame) {
+		b := make([]byte, 0, max(headerLen+len(frame), 4<<10))
+		bp = &b
+	}
+	*bp = append(appendHeader((*bp)[:0], typeData, id), frame...)
+	return bp
+}
+
+func (c *Conn) putMessage(bp *[]byte) {
+	if cap(*bp) <= maxPooled {
+		c.bufs.Put(bp)
+	}
 }
 
 // queueControl queues a small control frame (CREDIT, CLOSE) for the

@@ -565,3 +565,93 @@ func TestOnReadyTryRecv(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkChannel moves 32 KiB frames one way through one channel over a
+// loopback websocket, and through several channels at once.
+func BenchmarkChannel(b *testing.B) {
+	for _, n := range []int{1, 8} {
+		b.Run(fmt.Sprintf("channels=%d", n), func(b *testing.B) {
+			cl, sl := wsPairB(b)
+			accepted := make(chan *Channel, n)
+			srv := Server(sl, Config{}, func(ch *Channel) { accepted <- ch })
+			cli := Client(cl, Config{})
+			defer func() { cli.Close(); srv.Close(); cli.Wait(); srv.Wait() }()
+			ctx := context.Background()
+			frame := make([]byte, 32<<10)
+			b.SetBytes(int64(len(frame)))
+			var wg sync.WaitGroup
+			per := b.N/n + 1
+			b.ResetTimer()
+			for i := range n {
+				a, err := cli.Open(ctx, fmt.Sprint(i), nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r := <-accepted
+				wg.Add(2)
+				go func() {
+					defer wg.Done()
+					for range per {
+						if a.Send(ctx, frame) != nil {
+							return
+						}
+					}
+				}()
+				go func() {
+					defer wg.Done()
+					for range per {
+						if _, err := r.Recv(ctx); err != nil {
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+		})
+	}
+}
+
+func wsPairB(b *testing.B) (Link, Link) {
+	srvc := make(chan *websocket.Conn, 1)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		c.SetReadLimit(16 << 20)
+		srvc <- c
+	}))
+	b.Cleanup(hs.Close)
+	cc, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cc.SetReadLimit(16 << 20)
+	return wstransport.New(cc), wstransport.New(<-srvc)
+}
+
+// BenchmarkRawLink is BenchmarkChannel's baseline: the same frames on the
+// bare websocket.
+func BenchmarkRawLink(b *testing.B) {
+	cl, sl := wsPairB(b)
+	defer cl.Close()
+	defer sl.Close()
+	ctx := context.Background()
+	frame := make([]byte, 32<<10)
+	b.SetBytes(int64(len(frame)))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range b.N {
+			if _, err := sl.Recv(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	for range b.N {
+		if err := cl.Send(ctx, frame); err != nil {
+			b.Fatal(err)
+		}
+	}
+	<-done
+}

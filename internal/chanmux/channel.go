@@ -71,8 +71,10 @@ func (ch *Channel) Send(ctx context.Context, frame []byte) error {
 	if err := ch.takeCredit(ctx, n); err != nil {
 		return err
 	}
-	msg := append(appendHeader(make([]byte, 0, headerLen+len(frame)), typeData, ch.id), frame...)
-	if err := ch.c.write(ctx, ch, msg); err != nil {
+	msg := ch.c.dataMessage(ch.id, frame)
+	err := ch.c.write(ctx, ch, *msg)
+	ch.c.putMessage(msg) // the link does not retain what it was given
+	if err != nil {
 		ch.grant(n) // not sent: the credit is still ours
 		return err
 	}
