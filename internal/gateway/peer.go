@@ -51,6 +51,15 @@ func (l wsLink) read(context.Context) ([]byte, error) {
 	return wstransport.ReadMessage(r) // pooled: not io.ReadAll's dozen allocations
 }
 
+// readPooled is read without a copy: the frame is valid until release.
+func (l wsLink) readPooled() ([]byte, func(), error) {
+	_, r, err := l.conn.Reader(context.Background())
+	if err != nil {
+		return nil, func() {}, err
+	}
+	return wstransport.ReadPooled(r)
+}
+
 func (l wsLink) write(_ context.Context, b []byte) error {
 	return l.conn.Write(context.Background(), websocket.MessageBinary, b)
 }
@@ -79,6 +88,16 @@ func newPeer(l link, kind, remote string, log *slog.Logger) *peer {
 // (backpressure) until the peer is closed.
 func (p *peer) send(b []byte) error {
 	return p.link.write(p.ctx, b)
+}
+
+// readFrame returns the peer's next frame, valid until release is called:
+// from a pooled buffer when the peer has its own websocket.
+func (p *peer) readFrame() (b []byte, release func(), err error) {
+	if ws, ok := p.link.(wsLink); ok {
+		return ws.readPooled()
+	}
+	b, err = p.read()
+	return b, func() {}, err
 }
 
 // read returns the peer's next frame.

@@ -213,11 +213,13 @@ func (g *Gateway) detach(ctx context.Context, sessionID string, p *peer) {
 // pump reads p's frames and forwards them to the other end, in order.
 func (g *Gateway) pump(ctx context.Context, sessionID string, p *peer) {
 	for {
-		b, err := p.read()
+		b, release, err := p.readFrame()
 		if err != nil {
+			release()
 			return
 		}
-		g.relayFrame(ctx, sessionID, p, b)
+		g.relayFrame(ctx, sessionID, p, b) // keeps nothing of b
+		release()
 	}
 }
 

@@ -91,8 +91,24 @@ var scratch = sync.Pool{New: func() any { b := make([]byte, scratchSize); return
 // exactly the message's size: one allocation and one copy, where
 // io.ReadAll grows its slice a dozen times for a 32 KiB frame.
 func ReadMessage(r io.Reader) ([]byte, error) {
+	b, release, err := ReadPooled(r)
+	defer release()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, len(b))
+	copy(out, b)
+	return out, nil
+}
+
+// ReadPooled reads r to its end into a pooled buffer and returns the
+// message with a function that gives the buffer back: the message must not
+// be used after release. It allocates nothing for a message that fits the
+// pool's buffers (a relay that forwards each frame before reading the next
+// one needs no copy). release must be called, also after an error.
+func ReadPooled(r io.Reader) (msg []byte, release func(), err error) {
 	bp := scratch.Get().(*[]byte)
-	defer scratch.Put(bp)
+	release = func() { scratch.Put(bp) }
 	b := *bp
 	n := 0
 	for {
@@ -102,17 +118,15 @@ func ReadMessage(r io.Reader) ([]byte, error) {
 			out := make([]byte, n+len(rest))
 			copy(out, b[:n])
 			copy(out[n:], rest)
-			return out, err
+			return out, release, err
 		}
 		k, err := r.Read(b[n:])
 		n += k
 		if errors.Is(err, io.EOF) {
-			out := make([]byte, n)
-			copy(out, b[:n])
-			return out, nil
+			return b[:n], release, nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, release, err
 		}
 	}
 }

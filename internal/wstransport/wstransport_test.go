@@ -3,6 +3,7 @@ package wstransport
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -146,5 +147,43 @@ func TestBlockedCallsEndWithContext(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("a blocked call did not return after its context ended")
 		}
+	}
+}
+
+// chunked returns its data a few bytes per Read, as a websocket frame
+// reader may.
+type chunked struct{ b []byte }
+
+func (c *chunked) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), 7000)], c.b)
+	c.b = c.b[n:]
+	return n, nil
+}
+
+func TestReadPooledAndMessage(t *testing.T) {
+	for _, n := range []int{0, 1, 7000, scratchSize - 1, scratchSize, scratchSize + 1, 3 << 20} {
+		want := bytes.Repeat([]byte{byte(n)}, n)
+		b, release, err := ReadPooled(&chunked{want})
+		if err != nil || !bytes.Equal(b, want) {
+			t.Fatalf("ReadPooled(%d bytes) = %d bytes, %v", n, len(b), err)
+		}
+		release()
+		m, err := ReadMessage(&chunked{want})
+		if err != nil || !bytes.Equal(m, want) {
+			t.Fatalf("ReadMessage(%d bytes) = %d bytes, %v", n, len(m), err)
+		}
+	}
+	msg := bytes.Repeat([]byte("x"), 64<<10)
+	r := &chunked{}
+	allocs := testing.AllocsPerRun(100, func() {
+		r.b = msg
+		_, release, _ := ReadPooled(r)
+		release()
+	})
+	if allocs > 1 { // the release closure
+		t.Errorf("ReadPooled of a 64 KiB message: %.0f allocations, want at most 1", allocs)
 	}
 }
