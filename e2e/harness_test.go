@@ -127,6 +127,9 @@ type stack struct {
 	server  *proc
 	agent   *proc
 	api     *ssm.Client
+	// serverDebug and agentDebug are the processes' --debug-listen
+	// addresses (goroutine counts, pprof).
+	serverDebug, agentDebug string
 	// lastForward is the newest port-forwarding client process.
 	lastForward *proc
 }
@@ -180,13 +183,17 @@ func newStackAt(t *testing.T, addr string, o stackOptions) *stack {
 		t.Fatalf("agent register printed %q", out)
 	}
 	s.nodeID = strings.TrimSuffix(fields[2], ".")
-	s.agent = start(t, "agent", "run", "--state-dir", agentDir, "--shell", "/bin/bash")
+	s.agentDebug = freeAddr(t)
+	s.agent = start(t, "agent", "run", "--state-dir", agentDir, "--shell", "/bin/bash", "--debug-listen", s.agentDebug)
 	s.waitConnected()
 	return s
 }
 
 func (s *stack) startServer(publicURL string) {
-	args := []string{"server", "--listen", s.addr, "--data-dir", s.dataDir, "--log-level", "debug"}
+	if s.serverDebug == "" {
+		s.serverDebug = freeAddr(s.t)
+	}
+	args := []string{"server", "--listen", s.addr, "--data-dir", s.dataDir, "--log-level", "debug", "--debug-listen", s.serverDebug}
 	if publicURL != "" {
 		args = append(args, "--public-url", publicURL)
 	}

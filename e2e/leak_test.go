@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -12,23 +14,40 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/tether-ssm/tether/internal/client"
+	"github.com/tether-ssm/tether/internal/debugserver"
 	"github.com/tether-ssm/tether/internal/wire"
 )
 
-// usage is what a process holds: open file descriptors, threads, RSS.
-type usage struct{ fds, threads, rssKiB int }
+// usage is what a process holds: open file descriptors, threads, RSS,
+// goroutines (from its --debug-listen endpoint).
+type usage struct{ fds, threads, rssKiB, goroutines int }
 
 func (u usage) String() string {
-	return fmt.Sprintf("%d fds, %d threads, %d KiB RSS", u.fds, u.threads, u.rssKiB)
+	return fmt.Sprintf("%d fds, %d threads, %d KiB RSS, %d goroutines", u.fds, u.threads, u.rssKiB, u.goroutines)
 }
 
-func usageOf(t *testing.T, pid int) usage {
+// goroutinesOf reads a process's goroutine count from its debug listener.
+func goroutinesOf(t *testing.T, debugAddr string) int {
+	t.Helper()
+	resp, err := http.Get("http://" + debugAddr + "/debug/goroutines")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st debugserver.Stats
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatalf("goroutines of %s: %v", debugAddr, err)
+	}
+	return st.Goroutines
+}
+
+func usageOf(t *testing.T, pid int, debugAddr string) usage {
 	t.Helper()
 	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := usage{fds: len(ents)}
+	u := usage{fds: len(ents), goroutines: goroutinesOf(t, debugAddr)}
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +70,7 @@ func usageOf(t *testing.T, pid int) usage {
 // TestThousandSessionsLeakNothing: issue 6 (f). 1,000 port sessions are
 // started, used (handshake done), and terminated; the server's and the
 // agent's file descriptors come back to their baseline, and their memory
-// stays near it.
+// stays near it; so do their goroutine counts (read from --debug-listen).
 func TestThousandSessionsLeakNothing(t *testing.T) {
 	n := envInt("TETHER_E2E_SESSIONS", 1000)
 	s := newStack(t, stackOptions{})
@@ -121,9 +140,9 @@ func TestThousandSessionsLeakNothing(t *testing.T) {
 		var a, b usage
 		deadline := time.Now().Add(10 * time.Second)
 		for time.Now().Before(deadline) { // let closing sockets and goroutines finish
-			a, b = usageOf(t, srvPid), usageOf(t, agentPid)
+			a, b = usageOf(t, srvPid, s.serverDebug), usageOf(t, agentPid, s.agentDebug)
 			time.Sleep(200 * time.Millisecond)
-			if a2, b2 := usageOf(t, srvPid), usageOf(t, agentPid); a2.fds == a.fds && b2.fds == b.fds {
+			if a2, b2 := usageOf(t, srvPid, s.serverDebug), usageOf(t, agentPid, s.agentDebug); a2.fds == a.fds && b2.fds == b.fds {
 				break
 			}
 		}
@@ -139,14 +158,19 @@ func TestThousandSessionsLeakNothing(t *testing.T) {
 	// +5 to +8 after 1,000 or 3,000 sessions. A leak of one descriptor per
 	// session would show as about n.
 	const slack = 24
+	// Goroutines: the same pools (a reader goroutine per pooled HTTP
+	// connection, up to two each) plus the debug listener's own request.
+	// A leak of one goroutine per session would show as about n.
+	const goroutineSlack = 16
 	var srv1, agent1 usage
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		srv1, agent1 = usageOf(t, srvPid), usageOf(t, agentPid)
-		if srv1.fds <= srv0.fds+slack && agent1.fds <= agent0.fds+slack {
+		srv1, agent1 = usageOf(t, srvPid, s.serverDebug), usageOf(t, agentPid, s.agentDebug)
+		if srv1.fds <= srv0.fds+slack && agent1.fds <= agent0.fds+slack &&
+			srv1.goroutines <= srv0.goroutines+goroutineSlack && agent1.goroutines <= agent0.goroutines+goroutineSlack {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("file descriptors not back to the baseline after %d sessions: server %v → %v; agent %v → %v", n, srv0, srv1, agent0, agent1)
+			t.Fatalf("file descriptors or goroutines not back to the baseline after %d sessions: server %v → %v; agent %v → %v", n, srv0, srv1, agent0, agent1)
 		}
 	}
 	t.Logf("%d sessions in %v; server %v → %v; agent %v → %v", n, elapsed.Round(time.Millisecond), srv0, srv1, agent0, agent1)

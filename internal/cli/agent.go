@@ -14,6 +14,7 @@ import (
 	"github.com/tether-ssm/tether/internal/agent"
 	"github.com/tether-ssm/tether/internal/agent/shell"
 	"github.com/tether-ssm/tether/internal/certs"
+	"github.com/tether-ssm/tether/internal/debugserver"
 )
 
 // defaultStateDir is where the agent keeps its registration.
@@ -91,6 +92,7 @@ func runAgentRun(ctx context.Context, args []string, stdio IO) int {
 	runAs := fs.String("run-as", "", "run sessions as this user (the agent must run as root)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	caBundle := caBundleFlag(fs, stdio)
+	debugListen := fs.String("debug-listen", "", "serve /debug/pprof/ and /debug/goroutines on this address (loopback; default off)")
 	if err := fs.Parse(args); err != nil {
 		return flagExit(err)
 	}
@@ -115,6 +117,14 @@ func runAgentRun(ctx context.Context, args []string, stdio IO) int {
 	if err != nil {
 		fmt.Fprintf(stdio.Err, "tether agent run: %v\n", err)
 		return 1
+	}
+	if *debugListen != "" {
+		dbg, err := debugserver.Start(*debugListen, log)
+		if err != nil {
+			fmt.Fprintf(stdio.Err, "tether agent run: %v\n", err)
+			return 1
+		}
+		defer dbg.Close()
 	}
 	log.Info("tether agent starting", "node_id", reg.NodeID, "server", reg.Server, "version", agent.Version)
 	if err := a.Run(ctx); err != nil {

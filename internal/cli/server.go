@@ -23,6 +23,7 @@ import (
 	"github.com/tether-ssm/tether/internal/api"
 	"github.com/tether-ssm/tether/internal/auth"
 	"github.com/tether-ssm/tether/internal/certs"
+	"github.com/tether-ssm/tether/internal/debugserver"
 	"github.com/tether-ssm/tether/internal/gateway"
 	"github.com/tether-ssm/tether/internal/nodes"
 	"github.com/tether-ssm/tether/internal/sessions"
@@ -42,6 +43,9 @@ type serverOptions struct {
 	TLSCert, TLSKey string
 	// caBundle is the CA that signed TLSCert, when Tether made it (dev).
 	caBundle string
+	// DebugListen, when set, serves pprof and the goroutine count there
+	// (internal/debugserver); empty: off.
+	DebugListen string
 }
 
 // serverFile is the --config YAML file: the principals (auth.Config) plus
@@ -114,6 +118,7 @@ func runServer(ctx context.Context, args []string, stdio IO) int {
 	fset.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fset.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS and WSS (with --tls-key; default: config tls_cert, else plain HTTP)")
 	fset.StringVar(&o.TLSKey, "tls-key", "", "PEM private key file of --tls-cert (default: config tls_key)")
+	fset.StringVar(&o.DebugListen, "debug-listen", "", "serve /debug/pprof/ and /debug/goroutines on this address (loopback; default off)")
 	if err := fset.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -311,7 +316,26 @@ func startServer(ctx context.Context, o serverOptions, logw io.Writer) (*running
 	}()
 	rs := &runningServer{log: log, url: scheme + ln.Addr().String(), publicURL: publicURL, nodes: ns,
 		gateway: gw, srv: srv, errc: make(chan error, 1)}
-	rs.stop = func() { stopBG(); gw.Close(); loops.Wait(); st.Close() }
+	var dbg *debugserver.Server
+	if o.DebugListen != "" {
+		if dbg, err = debugserver.Start(o.DebugListen, log); err != nil {
+			stopBG()
+			gw.Close()
+			loops.Wait()
+			st.Close()
+			ln.Close()
+			return nil, err
+		}
+	}
+	rs.stop = func() {
+		stopBG()
+		gw.Close()
+		loops.Wait()
+		st.Close()
+		if dbg != nil {
+			dbg.Close()
+		}
+	}
 	go func() { rs.errc <- srv.Serve(ln) }()
 	log.Info("tether server listening", "addr", rs.url, "public_url", publicURL,
 		"data_dir", o.DataDir, "principals", principals.Len())
