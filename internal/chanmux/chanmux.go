@@ -241,8 +241,9 @@ func (c *Conn) write(ctx context.Context, ch *Channel, msg []byte) error {
 	return nil
 }
 
-// maxPooled bounds the DATA buffers kept for reuse.
-const maxPooled = 64<<10 + headerLen
+// maxPooled bounds the DATA buffers kept for reuse (larger ones, rare,
+// are left to the GC).
+const maxPooled = 128<<10 + headerLen // a 64 KiB fast-mode stream frame and its header fit
 
 // dataMessage returns a DATA message for frame in a pooled buffer; give it
 // back with putMessage once written.

@@ -51,11 +51,11 @@ func (l wsLink) read(context.Context) ([]byte, error) {
 	return wstransport.ReadMessage(r) // pooled: not io.ReadAll's dozen allocations
 }
 
-// readPooled is read without a copy: the frame is valid until release.
-func (l wsLink) readPooled() ([]byte, func(), error) {
+// readPooled is read without a copy: the frame is valid until Release.
+func (l wsLink) readPooled() (wstransport.Pooled, error) {
 	_, r, err := l.conn.Reader(context.Background())
 	if err != nil {
-		return nil, func() {}, err
+		return wstransport.Pooled{}, err
 	}
 	return wstransport.ReadPooled(r)
 }
@@ -90,14 +90,14 @@ func (p *peer) send(b []byte) error {
 	return p.link.write(p.ctx, b)
 }
 
-// readFrame returns the peer's next frame, valid until release is called:
-// from a pooled buffer when the peer has its own websocket.
-func (p *peer) readFrame() (b []byte, release func(), err error) {
+// readFrame returns the peer's next frame, valid until Release: from a
+// pooled buffer when the peer has its own websocket.
+func (p *peer) readFrame() (wstransport.Pooled, error) {
 	if ws, ok := p.link.(wsLink); ok {
 		return ws.readPooled()
 	}
-	b, err = p.read()
-	return b, func() {}, err
+	b, err := p.read()
+	return wstransport.Pooled{Data: b}, err
 }
 
 // read returns the peer's next frame.

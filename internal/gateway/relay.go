@@ -213,13 +213,12 @@ func (g *Gateway) detach(ctx context.Context, sessionID string, p *peer) {
 // pump reads p's frames and forwards them to the other end, in order.
 func (g *Gateway) pump(ctx context.Context, sessionID string, p *peer) {
 	for {
-		b, release, err := p.readFrame()
+		f, err := p.readFrame()
 		if err != nil {
-			release()
 			return
 		}
-		g.relayFrame(ctx, sessionID, p, b) // keeps nothing of b
-		release()
+		g.relayFrame(ctx, sessionID, p, f.Data) // keeps nothing of it
+		f.Release()
 	}
 }
 

@@ -91,24 +91,37 @@ var scratch = sync.Pool{New: func() any { b := make([]byte, scratchSize); return
 // exactly the message's size: one allocation and one copy, where
 // io.ReadAll grows its slice a dozen times for a 32 KiB frame.
 func ReadMessage(r io.Reader) ([]byte, error) {
-	b, release, err := ReadPooled(r)
-	defer release()
+	m, err := ReadPooled(r)
+	defer m.Release()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, len(b))
-	copy(out, b)
+	out := make([]byte, len(m.Data))
+	copy(out, m.Data)
 	return out, nil
 }
 
-// ReadPooled reads r to its end into a pooled buffer and returns the
-// message with a function that gives the buffer back: the message must not
-// be used after release. It allocates nothing for a message that fits the
-// pool's buffers (a relay that forwards each frame before reading the next
-// one needs no copy). release must be called, also after an error.
-func ReadPooled(r io.Reader) (msg []byte, release func(), err error) {
+// Pooled is a message read into a pooled buffer: Data is valid until
+// Release. The zero Pooled (or one wrapping a caller's slice) releases
+// nothing.
+type Pooled struct {
+	Data []byte
+	buf  *[]byte // the pool's buffer; nil when Data is not from the pool
+}
+
+// Release gives the buffer back to the pool.
+func (p Pooled) Release() {
+	if p.buf != nil {
+		scratch.Put(p.buf)
+	}
+}
+
+// ReadPooled reads r to its end into a pooled buffer. It allocates nothing
+// for a message that fits the pool's buffers, so a relay that forwards each
+// frame before reading the next needs no copy. Release the result, also
+// after an error.
+func ReadPooled(r io.Reader) (Pooled, error) {
 	bp := scratch.Get().(*[]byte)
-	release = func() { scratch.Put(bp) }
 	b := *bp
 	n := 0
 	for {
@@ -118,15 +131,17 @@ func ReadPooled(r io.Reader) (msg []byte, release func(), err error) {
 			out := make([]byte, n+len(rest))
 			copy(out, b[:n])
 			copy(out[n:], rest)
-			return out, release, err
+			scratch.Put(bp)
+			return Pooled{Data: out}, err
 		}
 		k, err := r.Read(b[n:])
 		n += k
 		if errors.Is(err, io.EOF) {
-			return b[:n], release, nil
+			return Pooled{Data: b[:n], buf: bp}, nil
 		}
 		if err != nil {
-			return nil, release, err
+			scratch.Put(bp)
+			return Pooled{}, err
 		}
 	}
 }
