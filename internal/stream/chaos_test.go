@@ -126,8 +126,8 @@ func runChaos(t *testing.T, mode stream.Mode, negotiated bool, total int, seed u
 	defer func() { close(stopClock); clockWG.Wait() }()
 
 	sides := []*chaosSide{
-		{name: "client→agent", w: client, r: agent, seed: seed ^ 1},
-		{name: "agent→client", w: agent, r: client, seed: seed ^ 2},
+		{name: "client→agent", w: client, r: agent, seed: seed ^ 1, slow: negotiated},
+		{name: "agent→client", w: agent, r: client, seed: seed ^ 2, slow: negotiated},
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
@@ -184,6 +184,7 @@ type chaosSide struct {
 	name         string
 	w, r         *stream.Endpoint
 	seed         uint64
+	slow         bool // the reader pauses now and then (full buffers: parked and dropped messages)
 	sentSum      [32]byte
 	recvSum      [32]byte
 	sentN, recvN int
@@ -221,7 +222,13 @@ func (s *chaosSide) write(ctx context.Context, total int) error {
 func (s *chaosSide) read(ctx context.Context, total int, ch *chaos) error {
 	var h hash.Hash = sha256.New()
 	ctrl := uint32(0)
+	pause := rand.New(rand.NewPCG(s.seed, 11))
 	for s.recvN < total {
+		if s.slow && pause.IntN(64) == 0 {
+			// Load shaping, not synchronisation: the writer fills the
+			// reader's buffers meanwhile.
+			time.Sleep(time.Duration(pause.IntN(3000)) * time.Microsecond)
+		}
 		p, err := s.r.Read(ctx)
 		if err != nil {
 			return fmt.Errorf("%s: read at %d of %d: %w", s.name, s.recvN, total, err)
