@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/tether-ssm/tether/internal/agent/mgs"
 	"github.com/tether-ssm/tether/internal/chanmux"
+	"github.com/tether-ssm/tether/internal/client"
 	"github.com/tether-ssm/tether/internal/faultproxy"
 	"github.com/tether-ssm/tether/internal/gateway"
 	"github.com/tether-ssm/tether/internal/store"
@@ -102,51 +103,43 @@ func TestAgentDataChannelPaths(t *testing.T) {
 }
 
 // TestSessionsSurviveMuxCuts runs two shells over one agent whose
-// multiplexed connection is cut again and again: each cut fails both
-// channels, both reconnect, and every line of both arrives once, in order.
+// multiplexed connection is cut again and again once both are running:
+// each cut fails both channels, both reconnect, and every line of both
+// arrives once, in order.
 func TestSessionsSurviveMuxCuts(t *testing.T) {
 	e := newEnvWithout(t, gateway.Config{}, nil)
 	proxy, err := faultproxy.New(strings.TrimPrefix(e.srv.URL, "http://"))
 	must(t, err)
-	defer proxy.Close()
+	// Closed after the agent has stopped (cleanups run last first): a
+	// connection the proxy accepts while closing would keep it waiting.
+	t.Cleanup(func() { proxy.Close() })
 	e.startAgentAt("http://" + proxy.Addr())
 	ctx := testCtx(t)
-	const lines = 3000
-	type sess struct {
-		c interface {
-			Write(context.Context, wire.PayloadType, []byte) error
-		}
-		out bytes.Buffer
-	}
+	const lines = 6000
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
-	stop := make(chan struct{})
+	started := make(chan struct{}, 2)
 	for s := range 2 {
 		c, _ := e.startSession("SSM-SessionManagerRunShell", nil)
 		must(t, c.Write(ctx, wire.PayloadOutput, []byte(fmt.Sprintf("stty -echo; i=0; while [ $i -lt %d ]; do i=$((i+1)); echo s%d-$i; done; echo END-$((%d+100))\n", lines, s, s))))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var out bytes.Buffer
-			readUntil(t, c, &out, fmt.Sprintf("END-%d", s+100)) // not in the echoed command
-			var got []string
-			re := regexp.MustCompile(fmt.Sprintf(`(s%d-[0-9]+)\r?$`, s)) // a line may follow the prompt
-			for _, l := range strings.Split(out.String(), "\n") {
-				if m := re.FindStringSubmatch(l); m != nil {
-					got = append(got, m[1])
-				}
-			}
-			for i, l := range got {
-				if l != fmt.Sprintf("s%d-%d", s, i+1) {
-					errs <- fmt.Errorf("session %d line %d is %q: lost, repeated or reordered", s, i+1, l)
-					return
-				}
-			}
-			if len(got) != lines {
-				errs <- fmt.Errorf("session %d: %d lines, want %d", s, len(got), lines)
+			if err := checkLines(ctx, c, s, lines, started); err != nil {
+				errs <- err
 			}
 		}()
 	}
+	// The first connect of a session is not retried (the session fails):
+	// cut only once both are streaming.
+	for range 2 {
+		select {
+		case <-started:
+		case <-ctx.Done():
+			t.Fatal("sessions did not start")
+		}
+	}
+	stop := make(chan struct{})
 	cutsDone := make(chan int)
 	go func() {
 		cuts := 0
@@ -171,6 +164,42 @@ func TestSessionsSurviveMuxCuts(t *testing.T) {
 		t.Fatal("no connection was cut")
 	}
 	t.Logf("%d agent-link connections cut", cuts)
+}
+
+// checkLines reads session s's output until its END marker, signalling
+// started at its first line, and checks lines s<s>-1..n arrived once each,
+// in order.
+func checkLines(ctx context.Context, c *client.Session, s, n int, started chan<- struct{}) error {
+	var out bytes.Buffer
+	first, end := fmt.Sprintf("s%d-1\n", s), fmt.Sprintf("END-%d", s+100) // neither is in the echoed command
+	signalled := false
+	for !strings.Contains(out.String(), end) {
+		p, err := c.Read(ctx)
+		if err != nil {
+			return fmt.Errorf("session %d: %w; got %d bytes", s, err, out.Len())
+		}
+		out.Write(p.Data)
+		if !signalled && strings.Contains(strings.ReplaceAll(out.String(), "\r", ""), first) {
+			signalled = true
+			started <- struct{}{}
+		}
+	}
+	var got []string
+	re := regexp.MustCompile(fmt.Sprintf(`(s%d-[0-9]+)\r?$`, s)) // a line may follow the prompt
+	for _, l := range strings.Split(out.String(), "\n") {
+		if m := re.FindStringSubmatch(l); m != nil {
+			got = append(got, m[1])
+		}
+	}
+	for i, l := range got {
+		if l != fmt.Sprintf("s%d-%d", s, i+1) {
+			return fmt.Errorf("session %d line %d is %q: lost, repeated or reordered", s, i+1, l)
+		}
+	}
+	if len(got) != n {
+		return fmt.Errorf("session %d: %d lines, want %d", s, len(got), n)
+	}
+	return nil
 }
 
 // TestMuxChannelForAnotherNodeRefused: a node's multiplexed connection
