@@ -59,20 +59,8 @@ func (s *Store) ListActivations(ctx context.Context, q store.ActivationQuery) ([
 	}
 	query := `SELECT ` + activationColumns + ` FROM activations WHERE ` + strings.Join(where, " AND ") +
 		` ORDER BY created_ms, id` + limit(q.Limit)
-	rows, err := s.r.QueryContext(ctx, query, args...)
+	out, err := queryAll(ctx, s.r, scanActivation, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list activations: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Activation
-	for rows.Next() {
-		a, err := scanActivation(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list activations: %w", err)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list activations: %w", err)
 	}
 	return out, nil
@@ -207,20 +195,9 @@ func (s *Store) ListNodes(ctx context.Context, q store.NodeQuery) ([]store.Node,
 		where = append(where, "id > ?")
 		args = append(args, q.AfterID)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+nodeColumns+` FROM nodes WHERE `+strings.Join(where, " AND ")+` ORDER BY id`+limit(q.Limit), args...)
+	query := `SELECT ` + nodeColumns + ` FROM nodes WHERE ` + strings.Join(where, " AND ") + ` ORDER BY id` + limit(q.Limit)
+	out, err := queryAll(ctx, s.r, scanNode, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list nodes: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Node
-	for rows.Next() {
-		n, err := scanNode(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list nodes: %w", err)
-		}
-		out = append(out, n)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
 	return out, nil

@@ -81,20 +81,8 @@ func (s *Store) ListSessions(ctx context.Context, q store.SessionQuery) ([]store
 	}
 	query := `SELECT ` + sessionColumns + ` FROM sessions WHERE ` + strings.Join(where, " AND ") +
 		` ORDER BY start_ms DESC, id DESC` + limit(q.Limit)
-	rows, err := s.r.QueryContext(ctx, query, args...)
+	out, err := queryAll(ctx, s.r, scanSession, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list sessions: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Session
-	for rows.Next() {
-		sess, err := scanSession(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list sessions: %w", err)
-		}
-		out = append(out, sess)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list sessions: %w", err)
 	}
 	return out, nil
@@ -114,6 +102,24 @@ func (s *Store) DeleteSessionsEndedBefore(ctx context.Context, t time.Time) (int
 }
 
 type scanner interface{ Scan(dest ...any) error }
+
+// queryAll runs query on db and scans every row with scan.
+func queryAll[T any](ctx context.Context, db *sql.DB, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
 
 func scanSession(r scanner) (store.Session, error) {
 	sess, _, err := scanSessionRaw(r)
