@@ -106,3 +106,46 @@ func TestFaultAgentCuts256MiB(t *testing.T) {
 	s := newStackAt(t, addr, stackOptions{agentServer: "http://" + proxy.Addr()})
 	forwardUnderCuts(t, s, proxy, bigSize, 200)
 }
+
+// TestFaultHalfOpenStall: issue 6's half-open connections, where one side
+// sees nothing: at 8 MiB of a 32 MiB transfer the proxy stops moving bytes
+// on the client link (or the agent link) while keeping every connection
+// open, for longer than the keepalive timeouts, then lets bytes through
+// again. The ends must notice the silent link, reconnect (the new
+// connections stall too until the release), and finish the transfer with
+// nothing lost or repeated.
+func TestFaultHalfOpenStall(t *testing.T) {
+	for _, side := range []string{"client", "agent"} {
+		t.Run(side, func(t *testing.T) {
+			addr := freeAddr(t)
+			proxy, err := faultproxy.New(addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { proxy.Close() })
+			o := stackOptions{publicURL: "http://" + proxy.Addr()}
+			if side == "agent" {
+				o = stackOptions{agentServer: "http://" + proxy.Addr()}
+			}
+			s := newStackAt(t, addr, o)
+			const size, at, stall = 32 << 20, 8 << 20, 6 * time.Second
+			stalled := false
+			var releasedAt time.Time
+			released := make(chan struct{})
+			took := echoThroughForward(t, s, size, func(got int) {
+				if got >= at && !stalled {
+					stalled = true
+					proxy.Stall()
+					time.AfterFunc(stall, func() { releasedAt = time.Now(); proxy.Release(); close(released) })
+				}
+			})
+			select {
+			case <-released:
+			default:
+				t.Fatalf("the transfer finished in %v, during the %v stall: the link was not stalled", took, stall)
+			}
+			t.Logf("%d MiB each way in %v with a %v half-open stall of the %s link; done %v after the release",
+				size>>20, took.Round(time.Millisecond), stall, side, time.Since(releasedAt).Round(time.Millisecond))
+		})
+	}
+}
