@@ -14,9 +14,10 @@
 // # Flow control
 //
 // Every channel has its own window in each direction: a sender may send
-// while it holds credit (it starts with Config.Window bytes, and each frame
-// costs its length plus a small overhead); the receiver queues what arrives
-// and grants credit back as its reader consumes it. The link's reader
+// while it holds credit (each frame costs its length plus a small
+// overhead); each end grants its receive window (Config.Window, its own
+// choice) as soon as the channel exists, queues what arrives, and grants
+// credit back as its reader consumes it. The link's reader
 // therefore never blocks on a slow channel: one stalled channel fills its
 // own window and stops its own sender, and the others go on (no
 // head-of-line blocking). What a receiver holds is bounded by Window plus
@@ -74,10 +75,12 @@ type Link interface {
 
 // Config configures a Conn. The zero value takes the defaults.
 type Config struct {
-	// Window is each channel's receive window in bytes, in each direction:
-	// what a receiver may have to hold for one channel before its reader
-	// consumes it (plus at most one frame). Both ends must use the same
-	// value. Zero means DefaultConfig's 256 KiB.
+	// Window is each channel's receive window in bytes: what this end may
+	// have to hold for one channel before its reader consumes it (plus at
+	// most one frame); it is granted to the peer when the channel opens, so
+	// the two ends need not agree. Larger windows let one channel go
+	// faster over a link with latency; an idle channel holds nothing. Zero
+	// means DefaultConfig's 1 MiB.
 	Window int
 	// Logger receives protocol events; nil discards them.
 	Logger *slog.Logger
@@ -85,13 +88,14 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Window: 256 << 10}
+	return Config{Window: 1 << 20}
 }
 
 func (c *Config) setDefaults() {
 	if c.Window <= 0 {
 		c.Window = DefaultConfig().Window
 	}
+	c.Window = min(c.Window, 1<<30) // granted in one 32-bit CREDIT
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -203,12 +207,13 @@ func (c *Conn) Open(ctx context.Context, name string, data []byte) (*Channel, er
 		ch.fail(err)
 		return nil, err
 	}
+	c.queueControl(creditFrame(id, uint32(c.cfg.Window)))
 	return ch, nil
 }
 
 func (c *Conn) newChannel(id uint32, name string, data []byte) *Channel {
 	return &Channel{
-		c: c, id: id, name: name, data: data, credit: int64(c.cfg.Window),
+		c: c, id: id, name: name, data: data, // no credit until the peer grants its window
 		readable: make(chan struct{}, 1), writable: make(chan struct{}, 1), closed: make(chan struct{}),
 	}
 }
@@ -384,6 +389,7 @@ func (c *Conn) accept(f frame) error {
 	ch := c.newChannel(f.id, name, append([]byte(nil), data...))
 	c.chans[f.id] = ch
 	c.mu.Unlock()
+	c.queueControl(creditFrame(f.id, uint32(c.cfg.Window)))
 	go c.handle(ch)
 	return nil
 }

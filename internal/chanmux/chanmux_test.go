@@ -655,3 +655,32 @@ func BenchmarkRawLink(b *testing.B) {
 	}
 	<-done
 }
+
+// TestDifferentWindows: each end grants its own window; ends configured
+// differently still carry everything both ways.
+func TestDifferentWindows(t *testing.T) {
+	ctx := testCtx(t)
+	cl, sl := wsPair(t)
+	accepted := make(chan *Channel, 1)
+	srv := Server(sl, Config{Window: 64 << 10}, func(ch *Channel) { accepted <- ch })
+	cli := Client(cl, Config{Window: 2048})
+	defer func() { cli.Close(); srv.Close(); cli.Wait(); srv.Wait() }()
+	a, err := cli.Open(ctx, "s", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := receive(t, accepted)
+	errc := make(chan error, 4)
+	go func() { errc <- sendFrames(ctx, a, "s", 300, 3000) }()
+	go func() { errc <- recvFrames(ctx, b, "s", 300, 3000) }()
+	go func() { errc <- sendFrames(ctx, b, "s", 300, 3000) }()
+	go func() { errc <- recvFrames(ctx, a, "s", 300, 3000) }()
+	for range 4 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if srv.Err() != nil || cli.Err() != nil {
+		t.Fatalf("errors: %v / %v", srv.Err(), cli.Err())
+	}
+}
