@@ -8,9 +8,10 @@
 // in hand (StartSession's or the last ResumeSession's), which the gateway
 // accepts until it expires or a newer ResumeSession supersedes it;
 // ResumeSession is called only when the gateway refuses that token (close
-// 1008, or HTTP 4xx on the upgrade), once for all attempts in flight, and
-// every ResumeCheck in a longer outage (so that a client that cannot reach
-// the gateway still learns that its session has ended).
+// 1008, or HTTP 4xx on the upgrade) or it is older than TokenRefreshAge,
+// once for all attempts in flight, and every ResumeCheck in a longer outage
+// (so that a client that cannot reach the gateway still learns that its
+// session has ended).
 // Attempts start MinBackoff apart early in an outage and further apart as it
 // lasts (a BackoffFraction of its length, up to MaxBackoff), at most
 // MaxInflight at a time, each with a deadline, so that a dial hanging on a
@@ -99,6 +100,11 @@ type Config struct {
 	// client that cannot reach the gateway still learns that its session
 	// has ended (and keeps a fresh token). Default 2 s.
 	ResumeCheck time.Duration
+	// TokenRefreshAge: a token obtained longer ago than this is replaced
+	// by ResumeSession before a reconnect uses it, rather than dialled and
+	// refused once it has expired (Tether's tokens are valid 10 minutes).
+	// Default 5 min.
+	TokenRefreshAge time.Duration
 	// Clock times the reconnect schedule; nil means the system clock.
 	Clock stream.Clock
 	// Interop keeps the stream in interop mode even with a Tether agent,
@@ -129,6 +135,7 @@ type Session struct {
 	refusals    int                 // commits of token that failed in a row
 	lostAt      time.Time           // when the current outage began
 	lastResume  time.Time           // when the last ResumeSession call started
+	tokenAt     time.Time           // when the token in hand was obtained
 	closed      *wire.ChannelClosed // set when channel_closed arrived
 	endErr      error               // why the session cannot continue
 	sessionType string
@@ -185,6 +192,9 @@ func (c *Config) setDefaults() {
 	if c.ResumeCheck <= 0 {
 		c.ResumeCheck = 2 * time.Second
 	}
+	if c.TokenRefreshAge <= 0 {
+		c.TokenRefreshAge = 5 * time.Minute
+	}
 	if c.Clock == nil {
 		c.Clock = stream.SystemClock()
 	}
@@ -203,6 +213,7 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 	s := &Session{cfg: cfg, clientID: wire.NewUUID().String(), log: cfg.Logger, token: cfg.Token,
 		ctx: sctx, cancel: cancel, done: make(chan struct{}), handshaked: make(chan struct{})}
 	s.doneCtx, s.doneCancel = context.WithCancel(context.Background())
+	s.tokenAt = cfg.Clock.Now()
 	ep, err := stream.New(stream.Config{
 		Role: stream.RoleClient, Mode: stream.ModeInterop, Logger: cfg.Logger,
 		OnControl:        s.onControl,
@@ -405,7 +416,8 @@ func (s *Session) usableToken(ctx context.Context) (string, error) {
 		}
 		now := s.cfg.Clock.Now()
 		stale := s.stale
-		if !resumeDue(stale, now, s.lostAt, s.lastResume, s.cfg.ResumeCheck) {
+		ts := tokenState{stale: stale, lost: s.lostAt, last: s.lastResume, got: s.tokenAt}
+		if !resumeDue(ts, now, s.cfg.ResumeCheck, s.cfg.TokenRefreshAge) {
 			tok := s.token
 			s.mu.Unlock()
 			if stale {
@@ -419,7 +431,7 @@ func (s *Session) usableToken(ctx context.Context) (string, error) {
 		tok, err := s.cfg.Resume(ctx)
 		s.mu.Lock()
 		if err == nil {
-			s.token, s.stale, s.refusals = tok, false, 0
+			s.token, s.stale, s.refusals, s.tokenAt = tok, false, 0, now
 		}
 		s.refreshing = nil
 		close(ch)
@@ -441,17 +453,26 @@ func (s *Session) usableToken(ctx context.Context) (string, error) {
 // gateway refuses the token in hand.
 const staleResumeGap = 100 * time.Millisecond
 
-// resumeDue says whether ResumeSession is to be called at now in an outage
-// that began at lost, the last call having started at last: when the
-// gateway refused the token in hand (at most every staleResumeGap), and
-// every check once the outage is check long, so that a client that cannot
-// reach the gateway still learns that its session ended.
-func resumeDue(stale bool, now, lost, last time.Time, check time.Duration) bool {
-	since := now.Sub(last)
-	if stale {
+// tokenState is what decides whether a reconnect attempt calls
+// ResumeSession: whether the gateway refused the token in hand, when the
+// outage began, when ResumeSession was last called, when the token in hand
+// was obtained.
+type tokenState struct {
+	stale           bool
+	lost, last, got time.Time
+}
+
+// resumeDue says whether ResumeSession is to be called at now: when the
+// gateway refused the token in hand or it is older than maxAge (at most
+// every staleResumeGap), and every check once the outage is check long, so
+// that a client that cannot reach the gateway still learns that its session
+// ended.
+func resumeDue(ts tokenState, now time.Time, check, maxAge time.Duration) bool {
+	since := now.Sub(ts.last)
+	if ts.stale || now.Sub(ts.got) >= maxAge {
 		return since >= staleResumeGap
 	}
-	return now.Sub(lost) >= check && since >= check
+	return now.Sub(ts.lost) >= check && since >= check
 }
 
 // tokenRefused marks tok stale if it is still the token in hand.

@@ -21,6 +21,7 @@ import (
 // close 1008 (as internal/gateway does), and otherwise reads frames, which
 // answers pings, until the socket ends.
 type tokenGateway struct {
+	ctx   context.Context // its sockets end with it
 	mu    sync.Mutex
 	valid map[string]bool
 	opens []string // tokens presented, in order
@@ -44,7 +45,7 @@ func (g *tokenGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer conn.CloseNow()
-	_, b, err := conn.Read(r.Context())
+	_, b, err := conn.Read(g.ctx)
 	if err != nil {
 		return
 	}
@@ -61,7 +62,7 @@ func (g *tokenGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for {
-		if _, _, err := conn.Read(r.Context()); err != nil {
+		if _, _, err := conn.Read(g.ctx); err != nil {
 			return
 		}
 	}
@@ -82,7 +83,8 @@ type reconnectEnv struct {
 
 func newReconnectEnv(t *testing.T, opts ...func(*Config)) *reconnectEnv {
 	t.Helper()
-	e := &reconnectEnv{gw: &tokenGateway{valid: map[string]bool{"T1": true}}, connected: make(chan Status, 16), lost: make(chan Status, 64)}
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &reconnectEnv{gw: &tokenGateway{ctx: ctx, valid: map[string]bool{"T1": true}}, connected: make(chan Status, 16), lost: make(chan Status, 64)}
 	srv := httptest.NewServer(e.gw)
 	t.Cleanup(srv.Close)
 	p, err := faultproxy.New(strings.TrimPrefix(srv.URL, "http://"))
@@ -91,6 +93,9 @@ func newReconnectEnv(t *testing.T, opts ...func(*Config)) *reconnectEnv {
 	}
 	e.proxy = p
 	t.Cleanup(func() { p.Close() })
+	// Before the proxy closes: a socket it accepted while closing would
+	// otherwise keep it waiting.
+	t.Cleanup(cancel)
 	cfg := Config{
 		SessionID: "alice-0123456789abcdef0", StreamURL: "ws://" + p.Addr() + "/v1/data-channel/x", Token: "T1",
 		Resume: e.resume,
@@ -250,29 +255,33 @@ func TestReconnectLearnsEndWhileGatewayUnreachable(t *testing.T) {
 func TestResumeDue(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
-	check := 2 * time.Second
+	check, maxAge := 2*time.Second, 5*time.Minute
+	never := -time.Hour
 	tests := []struct {
-		name      string
-		stale     bool
-		now, last time.Duration // since the loss; last < 0: never called
-		want      bool
+		name           string
+		stale          bool
+		now, last, got time.Duration // since the loss
+		want           bool
 	}{
-		{"token in hand, outage just began", false, 0, -1, false},
-		{"token in hand, outage shorter than the check", false, 1999 * time.Millisecond, -1, false},
-		{"token in hand, outage as long as the check", false, 2 * time.Second, -1, true},
-		{"checked a moment ago", false, 3 * time.Second, 2 * time.Second, false},
-		{"checked a check ago", false, 4 * time.Second, 2 * time.Second, true},
-		{"refused, never called", true, 0, -1, true},
-		{"refused, called a moment ago", true, 50 * time.Millisecond, 0, false},
-		{"refused, called a gap ago", true, 100 * time.Millisecond, 0, true},
+		{"token in hand, outage just began", false, 0, never, -time.Minute, false},
+		{"token in hand, outage shorter than the check", false, 1999 * time.Millisecond, never, -time.Minute, false},
+		{"token in hand, outage as long as the check", false, 2 * time.Second, never, -time.Minute, true},
+		{"checked a moment ago", false, 3 * time.Second, 2 * time.Second, 2 * time.Second, false},
+		{"checked a check ago", false, 4 * time.Second, 2 * time.Second, 2 * time.Second, true},
+		{"refused, never called", true, 0, never, -time.Minute, true},
+		{"refused, called a moment ago", true, 50 * time.Millisecond, 0, -time.Minute, false},
+		{"refused, called a gap ago", true, 100 * time.Millisecond, 0, -time.Minute, true},
+		{"token older than the refresh age", false, 0, never, -maxAge, true},
+		{"old token, refresh failed a moment ago", false, 50 * time.Millisecond, 0, -maxAge, false},
+		{"old token, refresh failed a gap ago", false, 100 * time.Millisecond, 0, -maxAge, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			last := time.Time{}
-			if tc.last >= 0 {
-				last = at(tc.last)
+			ts := tokenState{stale: tc.stale, lost: t0, last: at(tc.last), got: at(tc.got)}
+			if tc.last == never {
+				ts.last = time.Time{}
 			}
-			if got := resumeDue(tc.stale, at(tc.now), t0, last, check); got != tc.want {
+			if got := resumeDue(ts, at(tc.now), check, maxAge); got != tc.want {
 				t.Fatalf("resumeDue = %v, want %v", got, tc.want)
 			}
 		})
