@@ -78,9 +78,14 @@ type Config struct {
 	// Window is each channel's receive window in bytes: what this end may
 	// have to hold for one channel before its reader consumes it (plus at
 	// most one frame); it is granted to the peer when the channel opens, so
-	// the two ends need not agree. Larger windows let one channel go
-	// faster over a link with latency; an idle channel holds nothing. Zero
-	// means DefaultConfig's 1 MiB.
+	// the two ends need not agree. An idle channel holds nothing; a
+	// channel whose reader is slow holds up to Window. Larger windows let
+	// one channel go faster: the credit that reopens a window travels
+	// behind the other direction's data on the same link, so a window
+	// smaller than what is in flight stalls the sender (a port forward
+	// echoing through one session ran ~15 % slower with 1 MiB than with
+	// its own websocket, and about as fast with 4 MiB). Zero means
+	// DefaultConfig's 4 MiB.
 	Window int
 	// Logger receives protocol events; nil discards them.
 	Logger *slog.Logger
@@ -88,7 +93,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Window: 1 << 20}
+	return Config{Window: 4 << 20}
 }
 
 func (c *Config) setDefaults() {

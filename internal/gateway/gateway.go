@@ -54,7 +54,9 @@ type Config struct {
 	// 4 KiB each.
 	SocketBufferSize int
 	// Mux configures agents' multiplexed data-channel connections
-	// (chanmux); zero values take chanmux's defaults.
+	// (chanmux); zero values take chanmux's defaults. Mux.Window bounds
+	// what the gateway holds for one session whose client reads slower
+	// than its agent sends (4 MiB by default; an idle session holds none).
 	Mux chanmux.Config
 	// SweepInterval is how often idle and over-long sessions are looked
 	// for (each sweep lists the active sessions). Default 5 s.
