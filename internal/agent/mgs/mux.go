@@ -23,6 +23,10 @@ import (
 // gateway may have been upgraded).
 const muxRetryAfter = 10 * time.Minute
 
+// muxRetryFailed is how long sessions use their own websockets after the
+// multiplexed connection could not be dialed for another reason.
+const muxRetryFailed = 30 * time.Second
+
 // muxKeepalive is the ping interval and pong timeout of the multiplexed
 // connection (as the control channel's).
 const muxKeepalive = 15 * time.Second
@@ -103,11 +107,18 @@ func (c *Client) muxConn(ctx context.Context, nodeID string) (*chanmux.Conn, err
 		c.mux.mu.Lock()
 		c.mux.dialing = nil
 		switch {
+		case err == nil:
+			c.mux.conn = m
 		case errors.Is(err, errNoMux):
 			c.mux.unsupported = time.Now().Add(muxRetryAfter)
 			err = nil
-		case err == nil:
-			c.mux.conn = m
+		case ctx.Err() == nil && !errors.Is(err, ErrAccessDenied):
+			// Something between here and the gateway may refuse the mux
+			// path (a proxy answering other than 404): use a websocket per
+			// session for a while rather than fail the session. If the
+			// network is down, that dial fails too.
+			c.mux.unsupported = time.Now().Add(muxRetryFailed)
+			err = nil
 		}
 		c.mux.mu.Unlock()
 		close(done)
