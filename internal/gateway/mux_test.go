@@ -27,7 +27,7 @@ import (
 // upgrades counts websocket upgrades by path kind, and can play an older
 // gateway that has no /v1/mux-channel/ endpoint.
 type upgrades struct {
-	noMux bool
+	noMux int // answer /v1/mux-channel/ with this status (0: serve it)
 	mu    sync.Mutex
 	n     map[string]int
 }
@@ -42,8 +42,8 @@ func (u *upgrades) wrap(h http.Handler) http.Handler {
 			}
 			u.n[kind]++
 			u.mu.Unlock()
-			if u.noMux && kind == "mux-channel" {
-				http.NotFound(w, r)
+			if u.noMux != 0 && kind == "mux-channel" {
+				http.Error(w, "no", u.noMux)
 				return
 			}
 		}
@@ -63,15 +63,16 @@ func (u *upgrades) count(kind string) int {
 func TestAgentDataChannelPaths(t *testing.T) {
 	tests := []struct {
 		name               string
-		noMux              bool // the gateway answers 404 on /v1/mux-channel/
+		noMux              int  // the gateway (or a proxy) answers this on /v1/mux-channel/
 		agentNoMux         bool // agent.Config.DisableMux
 		wantDataUpgrades   int  // client + agent data-channel websockets, for 3 sessions
 		wantMuxConnections int
 		wantMuxRequests    int
 	}{
-		{"gateway with mux", false, false, 3, 1, 1},
-		{"older gateway without mux", true, false, 6, 0, 1},
-		{"agent with the mux disabled", false, true, 6, 0, 0},
+		{"gateway with mux", 0, false, 3, 1, 1},
+		{"older gateway without mux", http.StatusNotFound, false, 6, 0, 1},
+		{"a proxy refusing the mux path", http.StatusBadRequest, false, 6, 0, 1},
+		{"agent with the mux disabled", 0, true, 6, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,7 +93,7 @@ func TestAgentDataChannelPaths(t *testing.T) {
 				t.Errorf("mux-channel asked %d times, want %d (a refusal is remembered)", got, tt.wantMuxRequests)
 			}
 			muxOK := u.count("mux-channel")
-			if tt.noMux {
+			if tt.noMux != 0 {
 				muxOK = 0
 			}
 			if muxOK != tt.wantMuxConnections {
