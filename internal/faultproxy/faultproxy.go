@@ -20,6 +20,7 @@ type Proxy struct {
 	refuse  bool
 	stalled chan struct{} // non-nil while stalled; closed to release
 	cuts    int
+	closed  bool // Close was called: a connection accepted meanwhile is closed at once
 	wg      sync.WaitGroup
 }
 
@@ -63,9 +64,14 @@ func (p *Proxy) accept() {
 		}
 		l := &link{a: c, b: t}
 		p.mu.Lock()
+		if p.closed { // accepted while Close ran: Close's Cut did not see it
+			p.mu.Unlock()
+			l.close()
+			continue
+		}
 		p.conns[l] = struct{}{}
-		p.mu.Unlock()
 		p.wg.Add(2)
+		p.mu.Unlock()
 		go p.pipe(l, c, t)
 		go p.pipe(l, t, c)
 	}
@@ -157,6 +163,9 @@ func (p *Proxy) Refuse(on bool) { p.mu.Lock(); p.refuse = on; p.mu.Unlock() }
 
 // Close stops the proxy and closes every connection.
 func (p *Proxy) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
 	p.ln.Close()
 	p.Release()
 	p.Cut()
