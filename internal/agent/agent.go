@@ -53,6 +53,10 @@ type Config struct {
 	// HandshakeTimeout bounds the wait for the client's HandshakeResponse.
 	// Default 60 s.
 	HandshakeTimeout time.Duration
+	// FirstConnectTimeout bounds the retries of a session's first
+	// data-channel connection (a network blip while the client waits must
+	// not fail the session). Default 30 s.
+	FirstConnectTimeout time.Duration
 	// HTTPClient makes the gateway's REST calls and websocket upgrades
 	// (e.g. one trusting a private CA); nil means mgs.Client's default.
 	HTTPClient *http.Client
@@ -74,6 +78,7 @@ func (c *Config) setDefaults() {
 	def(&c.ReconnectMax, 30*time.Second)
 	def(&c.DrainTimeout, 20*time.Minute)
 	def(&c.HandshakeTimeout, 60*time.Second)
+	def(&c.FirstConnectTimeout, 30*time.Second)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

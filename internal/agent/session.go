@@ -62,7 +62,7 @@ func (dc *dataChannel) run(ctx context.Context, task controlchannel.TaskPayload)
 	}
 	dc.ep = ep
 	defer ep.Close(closedContext()) // at once: the drain below waited if there was time
-	if err := dc.connect(ctx); err != nil {
+	if err := dc.connectFirst(ctx); err != nil {
 		return controlchannel.StatusFailed, fmt.Sprintf("Setting up data channel with id %s failed: %v", dc.sessionID, err)
 	}
 	ep.SendControl(stateMessage(dc.sessionID, wire.SessionStateConnected))
@@ -102,6 +102,27 @@ func (dc *dataChannel) connect(ctx context.Context) error {
 		return err
 	}
 	return dc.ep.Attach(tr)
+}
+
+// connectFirst opens the data channel for the first time, retrying
+// failures other than the session's end with backoff for up to
+// Config.FirstConnectTimeout.
+func (dc *dataChannel) connectFirst(ctx context.Context) error {
+	deadline := time.Now().Add(dc.a.cfg.FirstConnectTimeout)
+	backoff := 100 * time.Millisecond
+	for {
+		err := dc.connect(ctx)
+		if err == nil || errors.Is(err, mgs.ErrSessionTerminated) || ctx.Err() != nil || time.Now().Add(backoff).After(deadline) {
+			return err
+		}
+		dc.a.log.Warn("data channel not set up yet; retrying", "session_id", dc.sessionID, "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
 }
 
 // triggerReconnect runs the reconnect loop, once at a time. A failure that
