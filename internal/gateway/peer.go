@@ -64,8 +64,14 @@ func (l wsLink) write(_ context.Context, b []byte) error {
 	return l.conn.Write(context.Background(), websocket.MessageBinary, b)
 }
 
-func (l wsLink) close(reason string) {
-	l.conn.Close(websocket.StatusNormalClosure, truncate(reason, 120))
+// close drops the socket at once, without a close handshake: Close would
+// wait up to 5 s for a peer that may be gone (a half-open socket being
+// replaced by the client's new one), and meanwhile the other end's relay,
+// blocked writing to this socket, would stall the session. The reason is
+// logged by the peer; both Tether and the real plugin treat any close as a
+// drop to resume from.
+func (l wsLink) close(string) {
+	l.conn.CloseNow()
 }
 
 // chanLink is an agent data channel carried by the agent's multiplexed
