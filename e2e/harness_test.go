@@ -96,8 +96,15 @@ func (p *proc) collect(r io.Reader) {
 // start runs tether with args until the test ends.
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(tetherBin, args...)
-	cmd.Env = env()
+	return startEnv(t, nil, tetherBin, args...)
+}
+
+// startEnv runs bin with args and env(extraEnv...) until the test ends,
+// keeping its output.
+func startEnv(t *testing.T, extraEnv []string, bin string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env(extraEnv...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // killed with its children (the plugin)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
@@ -111,7 +118,7 @@ func start(t *testing.T, args ...string) *proc {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-p.done
 		if t.Failed() {
-			t.Logf("output of tether %s:\n%s", strings.Join(args, " "), p.Output())
+			t.Logf("output of %s %s:\n%s", filepath.Base(bin), strings.Join(args, " "), p.Output())
 		}
 	})
 	return p

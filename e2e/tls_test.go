@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -12,7 +11,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,31 +23,6 @@ import (
 )
 
 const awsV2 = "/usr/bin/aws"
-
-// startEnv runs bin with args and env(extraEnv...) until the test ends,
-// keeping its output.
-func startEnv(t *testing.T, extraEnv []string, bin string, args ...string) *proc {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = env(extraEnv...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // killed with its children (the plugin)
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go p.collect(pr)
-	go func() { cmd.Wait(); pw.Close(); close(p.done) }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-		if t.Failed() {
-			t.Logf("output of %s %s:\n%s", filepath.Base(bin), strings.Join(args, " "), p.Output())
-		}
-	})
-	return p
-}
 
 // result is a finished command.
 type result struct {
