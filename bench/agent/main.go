@@ -85,7 +85,7 @@ func run(n int, shell string, idle time.Duration, bin string, keep bool) error {
 	defer srv.Stop()
 	api := ssm.New(ssm.Options{Region: benchstack.Region, BaseEndpoint: aws.String(srv.URL),
 		Credentials: credentials.NewStaticCredentialsProvider(benchstack.AccessKey, benchstack.SecretKey, "")})
-	agent, nodeID, err := startAgent(ctx, api, bin, srv.URL, filepath.Join(dir, "agent"), shell)
+	agent, nodeID, err := benchstack.StartAgent(ctx, api, bin, srv.URL, filepath.Join(dir, "agent"), shell)
 	if err != nil {
 		return err
 	}
@@ -215,45 +215,6 @@ func loginShell() string {
 		}
 	}
 	return "/bin/sh"
-}
-
-// startAgent registers an agent through an activation and runs it until
-// the node is connected.
-func startAgent(ctx context.Context, api *ssm.Client, bin, url, stateDir, shell string) (*benchstack.Proc, string, error) {
-	limit := int32(1)
-	act, err := api.CreateActivation(ctx, &ssm.CreateActivationInput{IamRole: aws.String("SSMServiceRole"), RegistrationLimit: &limit})
-	if err != nil {
-		return nil, "", fmt.Errorf("create activation: %w", err)
-	}
-	reg := exec.CommandContext(ctx, bin, "agent", "register", "--server", url, "--activation-id", *act.ActivationId,
-		"--activation-code", *act.ActivationCode, "--state-dir", stateDir)
-	reg.Env = benchstack.Env()
-	out, err := reg.CombinedOutput()
-	if err != nil {
-		return nil, "", fmt.Errorf("agent register: %v\n%s", err, out)
-	}
-	fields := strings.Fields(string(out))
-	if len(fields) < 3 || !strings.HasPrefix(fields[2], "mi-") {
-		return nil, "", fmt.Errorf("agent register printed %q", out)
-	}
-	nodeID := strings.TrimSuffix(fields[2], ".")
-	args := []string{"agent", "run", "--state-dir", stateDir, "--log-level", "warn"}
-	if shell != "" {
-		args = append(args, "--shell", shell)
-	}
-	p, err := benchstack.Start(bin, stateDir+".log", benchstack.Env(), args...)
-	if err != nil {
-		return nil, "", err
-	}
-	err = benchstack.WaitFor(30*time.Second, "agent connected", func() bool {
-		out, err := api.GetConnectionStatus(ctx, &ssm.GetConnectionStatusInput{Target: aws.String(nodeID)})
-		return err == nil && out.Status == "connected"
-	})
-	if err != nil {
-		p.Stop()
-		return nil, "", fmt.Errorf("%w (agent log %s)", err, p.Log)
-	}
-	return p, nodeID, nil
 }
 
 // session times one shell session to its first output byte, then ends it.

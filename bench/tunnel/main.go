@@ -170,7 +170,7 @@ func run(o options) error {
 	defer s.srv.Stop()
 	s.api = ssm.New(ssm.Options{Region: benchstack.Region, BaseEndpoint: aws.String(s.srv.URL),
 		Credentials: credentials.NewStaticCredentialsProvider(benchstack.AccessKey, benchstack.SecretKey, "")})
-	if s.agent, s.node, err = startAgent(ctx, s.api, o.bin, s.srv.URL, filepath.Join(dir, "agent"), "/bin/sh"); err != nil {
+	if s.agent, s.node, err = benchstack.StartAgent(ctx, s.api, o.bin, s.srv.URL, filepath.Join(dir, "agent"), "/bin/sh"); err != nil {
 		return err
 	}
 	s.track(s.agent)

@@ -5,54 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
-	"github.com/tether-ssm/tether/bench/internal/benchstack"
 	"github.com/tether-ssm/tether/internal/client"
 	"github.com/tether-ssm/tether/internal/wire"
 )
-
-// startAgent registers an agent through an activation and runs it until
-// the node is connected (as bench/agent does).
-func startAgent(ctx context.Context, api *ssm.Client, bin, url, stateDir, shell string, extraEnv ...string) (*benchstack.Proc, string, error) {
-	limit := int32(1)
-	act, err := api.CreateActivation(ctx, &ssm.CreateActivationInput{IamRole: aws.String("SSMServiceRole"), RegistrationLimit: &limit})
-	if err != nil {
-		return nil, "", fmt.Errorf("create activation: %w", err)
-	}
-	reg := exec.CommandContext(ctx, bin, "agent", "register", "--server", url, "--activation-id", *act.ActivationId,
-		"--activation-code", *act.ActivationCode, "--state-dir", stateDir)
-	reg.Env = append(benchstack.Env(), extraEnv...)
-	out, err := reg.CombinedOutput()
-	if err != nil {
-		return nil, "", fmt.Errorf("agent register: %v\n%s", err, out)
-	}
-	fields := strings.Fields(string(out))
-	if len(fields) < 3 || !strings.HasPrefix(fields[2], "mi-") {
-		return nil, "", fmt.Errorf("agent register printed %q", out)
-	}
-	nodeID := strings.TrimSuffix(fields[2], ".")
-	p, err := benchstack.Start(bin, stateDir+".log", append(benchstack.Env(), extraEnv...), "agent", "run", "--state-dir", stateDir,
-		"--log-level", "warn", "--shell", shell)
-	if err != nil {
-		return nil, "", err
-	}
-	err = benchstack.WaitFor(30*time.Second, "agent connected", func() bool {
-		out, err := api.GetConnectionStatus(ctx, &ssm.GetConnectionStatusInput{Target: aws.String(nodeID)})
-		return err == nil && out.Status == "connected"
-	})
-	if err != nil {
-		p.Stop()
-		return nil, "", fmt.Errorf("%w (agent log %s)", err, p.Log)
-	}
-	return p, nodeID, nil
-}
 
 // catSession is a shell session running `cat` on a raw, non-echoing PTY:
 // every byte written comes back once, unchanged.

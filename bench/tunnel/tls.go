@@ -53,7 +53,7 @@ func startTLSStack(ctx context.Context, s *stack) (*tlsStack, error) {
 	}
 	api := ssm.New(ssm.Options{Region: benchstack.Region, BaseEndpoint: aws.String(ts.url), HTTPClient: certs.HTTPClient(tc),
 		Credentials: credentials.NewStaticCredentialsProvider(benchstack.AccessKey, benchstack.SecretKey, "")})
-	if ts.agent, ts.node, err = startAgent(ctx, api, s.bin, ts.url, filepath.Join(s.dir, "tls-agent"), "/bin/sh", ts.env...); err != nil {
+	if ts.agent, ts.node, err = benchstack.StartAgent(ctx, api, s.bin, ts.url, filepath.Join(s.dir, "tls-agent"), "/bin/sh", ts.env...); err != nil {
 		ts.stop()
 		return nil, err
 	}
