@@ -38,17 +38,32 @@ func roundTrip(c net.Conn, msg string) (string, error) {
 	return string(buf), err
 }
 
-func TestForwardCutRefuse(t *testing.T) {
+// proxyToEcho starts a proxy in front of a new echo server, closed when
+// the test ends.
+func proxyToEcho(t *testing.T) *Proxy {
+	t.Helper()
 	p, err := New(echo(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// dial connects to p, closed when the test ends.
+func dial(t *testing.T, p *Proxy) net.Conn {
+	t.Helper()
 	c, err := net.Dial("tcp", p.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestForwardCutRefuse(t *testing.T) {
+	p := proxyToEcho(t)
+	c := dial(t, p)
 	if got, err := roundTrip(c, "hello"); got != "hello" || err != nil {
 		t.Fatalf("through the proxy: %q, %v", got, err)
 	}
@@ -59,36 +74,20 @@ func TestForwardCutRefuse(t *testing.T) {
 		t.Fatal("a cut connection still carries bytes")
 	}
 	p.Refuse(true)
-	r, err := net.Dial("tcp", p.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := dial(t, p)
 	if _, err := roundTrip(r, "x"); err == nil {
 		t.Fatal("a refused connection carries bytes")
 	}
 	p.Refuse(false)
-	ok, err := net.Dial("tcp", p.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ok.Close()
+	ok := dial(t, p)
 	if got, err := roundTrip(ok, "again"); got != "again" || err != nil {
 		t.Fatalf("after Refuse(false): %q, %v", got, err)
 	}
 }
 
 func TestStallRelease(t *testing.T) {
-	p, err := New(echo(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	c, err := net.Dial("tcp", p.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	p := proxyToEcho(t)
+	c := dial(t, p)
 	p.Stall()
 	if _, err := c.Write([]byte("held")); err != nil {
 		t.Fatal(err)
