@@ -317,16 +317,6 @@ func startServer(ctx context.Context, o serverOptions, logw io.Writer) (*running
 	rs := &runningServer{log: log, url: scheme + ln.Addr().String(), publicURL: publicURL, nodes: ns,
 		gateway: gw, srv: srv, errc: make(chan error, 1)}
 	var dbg *debugserver.Server
-	if o.DebugListen != "" {
-		if dbg, err = debugserver.Start(o.DebugListen, log); err != nil {
-			stopBG()
-			gw.Close()
-			loops.Wait()
-			st.Close()
-			ln.Close()
-			return nil, err
-		}
-	}
 	rs.stop = func() {
 		stopBG()
 		gw.Close()
@@ -334,6 +324,13 @@ func startServer(ctx context.Context, o serverOptions, logw io.Writer) (*running
 		st.Close()
 		if dbg != nil {
 			dbg.Close()
+		}
+	}
+	if o.DebugListen != "" {
+		if dbg, err = debugserver.Start(o.DebugListen, log); err != nil {
+			rs.stop()
+			ln.Close()
+			return nil, err
 		}
 	}
 	go func() { rs.errc <- srv.Serve(ln) }()
