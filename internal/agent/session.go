@@ -105,23 +105,31 @@ func (dc *dataChannel) connect(ctx context.Context) error {
 }
 
 // connectFirst opens the data channel for the first time, retrying
-// failures other than the session's end with backoff for up to
+// failures other than the session's end for up to
 // Config.FirstConnectTimeout.
 func (dc *dataChannel) connectFirst(ctx context.Context) error {
-	deadline := time.Now().Add(dc.a.cfg.FirstConnectTimeout)
+	return dc.connectRetrying(ctx, time.Now().Add(dc.a.cfg.FirstConnectTimeout), 2*time.Second)
+}
+
+// connectRetrying calls connect until it succeeds, fails with
+// mgs.ErrSessionTerminated, ctx is done, or the next attempt would start
+// after deadline (zero: no deadline), backing off from 100 ms to
+// maxBackoff. It returns the last error.
+func (dc *dataChannel) connectRetrying(ctx context.Context, deadline time.Time, maxBackoff time.Duration) error {
 	backoff := 100 * time.Millisecond
 	for {
 		err := dc.connect(ctx)
-		if err == nil || errors.Is(err, mgs.ErrSessionTerminated) || ctx.Err() != nil || time.Now().Add(backoff).After(deadline) {
+		if err == nil || errors.Is(err, mgs.ErrSessionTerminated) || ctx.Err() != nil ||
+			(!deadline.IsZero() && time.Now().Add(backoff).After(deadline)) {
 			return err
 		}
-		dc.a.log.Warn("data channel not set up yet; retrying", "session_id", dc.sessionID, "err", err, "in", backoff)
+		dc.a.log.Info("data channel connect failed; retrying", "session_id", dc.sessionID, "err", err, "in", backoff)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 2*time.Second)
+		backoff = min(backoff*2, maxBackoff)
 	}
 }
 
@@ -156,24 +164,13 @@ func (dc *dataChannel) triggerReconnect() {
 // until it succeeds, the session ends, or the gateway says the session is
 // over.
 func (dc *dataChannel) reconnect() {
-	backoff := 100 * time.Millisecond
-	for dc.ctx.Err() == nil {
-		err := dc.connect(dc.ctx)
-		if err == nil {
-			dc.a.log.Info("data channel reconnected", "session_id", dc.sessionID)
-			return
-		}
-		if errors.Is(err, mgs.ErrSessionTerminated) {
-			dc.a.log.Info("session terminated while reconnecting", "session_id", dc.sessionID)
-			dc.cancel()
-			return
-		}
-		select {
-		case <-dc.ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 5*time.Second)
+	err := dc.connectRetrying(dc.ctx, time.Time{}, 5*time.Second)
+	switch {
+	case err == nil:
+		dc.a.log.Info("data channel reconnected", "session_id", dc.sessionID)
+	case errors.Is(err, mgs.ErrSessionTerminated):
+		dc.a.log.Info("session terminated while reconnecting", "session_id", dc.sessionID)
+		dc.cancel()
 	}
 }
 
