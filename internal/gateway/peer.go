@@ -30,7 +30,10 @@ type peer struct {
 
 // link is what a peer reads and writes.
 type link interface {
-	read(ctx context.Context) ([]byte, error)  // the next frame
+	read(ctx context.Context) ([]byte, error) // the next frame
+	// readFrame is read into a buffer the caller releases (pooled where
+	// the link can: the relay forwards each frame before the next).
+	readFrame(ctx context.Context) (wstransport.Pooled, error)
 	write(ctx context.Context, b []byte) error // one binary frame
 	close(reason string)
 }
@@ -51,8 +54,7 @@ func (l wsLink) read(context.Context) ([]byte, error) {
 	return wstransport.ReadMessage(r) // pooled: not io.ReadAll's dozen allocations
 }
 
-// readPooled is read without a copy: the frame is valid until Release.
-func (l wsLink) readPooled() (wstransport.Pooled, error) {
+func (l wsLink) readFrame(context.Context) (wstransport.Pooled, error) {
 	_, r, err := l.conn.Reader(context.Background())
 	if err != nil {
 		return wstransport.Pooled{}, err
@@ -78,7 +80,11 @@ func (l wsLink) close(string) {
 // connection (mux.go).
 type chanLink struct{ ch *chanmux.Channel }
 
-func (l chanLink) read(ctx context.Context) ([]byte, error)  { return l.ch.Recv(ctx) }
+func (l chanLink) read(ctx context.Context) ([]byte, error) { return l.ch.Recv(ctx) }
+func (l chanLink) readFrame(ctx context.Context) (wstransport.Pooled, error) {
+	b, err := l.ch.Recv(ctx)
+	return wstransport.Pooled{Data: b}, err
+}
 func (l chanLink) write(ctx context.Context, b []byte) error { return l.ch.Send(ctx, b) }
 func (l chanLink) close(reason string)                       { l.ch.CloseWithReason(truncate(reason, 120)) }
 
@@ -96,15 +102,8 @@ func (p *peer) send(b []byte) error {
 	return p.link.write(p.ctx, b)
 }
 
-// readFrame returns the peer's next frame, valid until Release: from a
-// pooled buffer when the peer has its own websocket.
-func (p *peer) readFrame() (wstransport.Pooled, error) {
-	if ws, ok := p.link.(wsLink); ok {
-		return ws.readPooled()
-	}
-	b, err := p.read()
-	return wstransport.Pooled{Data: b}, err
-}
+// readFrame returns the peer's next frame, valid until Release.
+func (p *peer) readFrame() (wstransport.Pooled, error) { return p.link.readFrame(p.ctx) }
 
 // read returns the peer's next frame.
 func (p *peer) read() ([]byte, error) { return p.link.read(p.ctx) }
